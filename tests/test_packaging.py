@@ -1,0 +1,59 @@
+"""pyproject, environment.yml and the CI constraints agree, and CI installs the pinned versions."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pyproject_requirements() -> dict[str, Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    return {canonicalize_name(Requirement(r).name): Requirement(r) for r in reqs}
+
+
+def _constraints() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / ".ci" / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, pinned = line.partition("==")
+            assert pinned, f"constraints.txt: {line!r} is not pinned with =="
+            pins[canonicalize_name(name)] = pinned
+    return pins
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    listed = {canonicalize_name(Requirement(r).name): Requirement(r) for r in pip_section if not r.startswith("-")}
+    expected = _pyproject_requirements()
+    assert set(listed) == set(expected)
+    for name, req in expected.items():
+        assert listed[name].specifier == req.specifier, name
+    assert any(re.fullmatch(r"python=3\.1[12]", str(d)) for d in env["dependencies"])
+    assert "-e ." in pip_section
+
+
+def test_torch_is_not_a_package_dependency():
+    assert "torch" not in _pyproject_requirements()
+
+
+def test_constraints_pin_every_dependency_within_its_range():
+    pins = _constraints()
+    for name, req in _pyproject_requirements().items():
+        assert name in pins, f"{name} is not pinned in .ci/constraints.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} outside {req}"
+
+
+def test_installed_versions_are_the_pinned_ones():
+    for name, pinned in _constraints().items():
+        assert version(name) == pinned, f"{name}: installed {version(name)}, constraints say {pinned}"
