@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 # Tests and runs never reach the hub: the offline profile uses the bundled model and data.
 OFFLINE := COURSE_PROFILE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 PYTEST_WORKERS ?= 2
+# `make test` runs two pytest workers with one thread each: two threads each would oversubscribe 2 cores.
 
 .PHONY: venv run test unit notebooks lab figs bench strip clean
 
@@ -24,7 +25,7 @@ run: $(STAMP)
 	$(OFFLINE) $(PY) -m course_utils.run_notebooks --out build
 
 test: $(STAMP)
-	$(OFFLINE) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope tests notebooks
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope tests notebooks
 
 unit: $(STAMP)
 	$(OFFLINE) $(PY) -m pytest tests
