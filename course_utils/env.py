@@ -72,7 +72,7 @@ def hub_reachable(url: str | None = None, timeout: float = HUB_TIMEOUT_S) -> boo
     def probe() -> None:
         try:
             request = urllib.request.Request(url, method="HEAD")
-            with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - fixed https URL
+            with urllib.request.urlopen(request, timeout=timeout):
                 answer.append(True)
         except urllib.error.HTTPError:
             answer.append(True)  # the server answered, even if with an error status

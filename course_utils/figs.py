@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-
 from pathlib import Path
 
 from course_utils.plots import FIGS_DIR, save_figure, setup_korean_font

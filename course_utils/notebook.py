@@ -19,7 +19,7 @@ def show_source(obj: object) -> Code:
 HEADLINE_MIME = "application/vnd.peft-course.headline+json"
 
 
-def headline(**numbers: float | int | str) -> None:
+def headline(**numbers: float | str) -> None:
     """Show a notebook's key numbers and tag them so `make run` can put them in its summary."""
     if not numbers:
         raise ValueError("headline needs at least one keyword number, e.g. headline(accuracy=0.91)")

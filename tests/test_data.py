@@ -5,11 +5,10 @@ from __future__ import annotations
 import csv
 
 import pytest
+from conftest import DATA
 
 from course_utils import data as D
 from course_utils.env import make_profile, with_sizes
-
-from conftest import DATA
 
 
 def _raw_rows(path) -> list[list[str]]:

@@ -35,7 +35,7 @@ def answering_url():
     """A loopback HTTP server that answers every request with 200."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_HEAD(self):  # noqa: N802 - http.server naming
+        def do_HEAD(self):
             self.send_response(200)
             self.end_headers()
 
