@@ -707,7 +707,8 @@ LONG = {
         ("The critics hated it and I don't get it. Yes, it's cheesy. Yes, the villain twirls his mustache. "
         "But it has more heart and better jokes than half the \"serious\" films this year."),
         ("I'm a teacher, and I walked out of this thinking about my own students. The classroom scenes are "
-        "spot on, the kids sound like real kids, and the ending doesn't pretend everything gets fixed. Beautiful work."),
+        "spot on, the kids sound like real kids, and the ending doesn't pretend everything gets fixed. "
+        "Beautiful work."),
     ],
     "neg": [
         ("Oh great, another two hours of my life I'll never get back. The trailer promised a clever mystery. "
