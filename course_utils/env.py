@@ -162,11 +162,23 @@ def setup(profile: str | None = None, seed: int = 42) -> Profile:
     """Notebook start: detect the profile, seed everything, set up Korean plots, print one line."""
     from course_utils.plots import setup_korean_font
 
+    _inline_plots()
     chosen = detect_profile(profile)
     seed_everything(seed)
     setup_korean_font()
     print(chosen.describe())
     return chosen
+
+
+def _inline_plots() -> None:
+    """In a Jupyter kernel, turn on inline plots so a bare matplotlib Figure displays as a PNG."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "kernel"):
+        shell.run_line_magic("matplotlib", "inline")
 
 
 def with_sizes(profile: Profile, **sizes: int | None) -> Profile:
