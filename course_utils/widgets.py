@@ -1,0 +1,161 @@
+"""ipywidgets explorers for the course notebooks (core ipywidgets only: JupyterLab, Voilà and Colab)."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import ipywidgets as widgets
+from torch import nn
+
+from .params import adapter_size_mb, count_trainable, lora_breakdown
+
+__all__ = ["LoraExplorer", "lora_explorer"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# LoRA rank / alpha explorer
+# ----------------------------------------------------------------------------------------------------
+
+
+def _linear_suffixes(model: nn.Module, task_type: str | None) -> list[str]:
+    """Last name components of the model's Linear layers, in first-seen order, minus the classifier head."""
+    skip = {"classifier", "score"} if task_type in ("SEQ_CLS", "TOKEN_CLS") else set()
+    seen: dict[str, None] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            suffix = name.rsplit(".", 1)[-1]
+            if suffix not in skip:
+                seen.setdefault(suffix, None)
+    return list(seen)
+
+
+class LoraExplorer(widgets.VBox):
+    """Rank/alpha sliders and target checkboxes with a live table of LoRA parameter counts.
+
+    Child widgets are attributes so tests (and students) can drive it from Python: ``rank``, ``alpha``
+    (``IntSlider``), ``targets`` (dict name -> ``Checkbox``), ``dora`` (``Checkbox``), ``table`` and ``total``
+    (``HTML``). ``state`` holds the last computed numbers (``trainable``, ``total``, ``percent``, ...).
+
+    Args:
+        model (`nn.Module`): the base model (not wrapped by peft); a meta-device model works.
+        task_type (`str`, *optional*): peft task type used for the counts. Defaults to ``"SEQ_CLS"``.
+        r (`int`): initial rank. Defaults to 8.
+        alpha (`int`): initial ``lora_alpha``. Defaults to 16.
+        targets (`list[str]`, *optional*): initially checked targets. Defaults to ``["query", "value"]`` when
+            present, else the first Linear name.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        task_type: str | None = "SEQ_CLS",
+        r: int = 8,
+        alpha: int = 16,
+        targets: list[str] | None = None,
+    ) -> None:
+        names = _linear_suffixes(model, task_type)
+        if not names:
+            raise ValueError(f"model must contain nn.Linear layers to adapt; {type(model).__name__} has none")
+        if targets is None:
+            targets = [n for n in ("query", "value") if n in names] or names[:1]
+        bad = [t for t in targets if t not in names]
+        if bad:
+            raise ValueError(f"targets {bad} are not Linear layer names of the model; allowed: {names}")
+        self.model = model
+        self.task_type = task_type
+        self.base_params = sum(p.numel() for p in model.parameters())
+        style = {"description_width": "initial"}
+        layout = widgets.Layout(width="420px")
+        self.rank = widgets.IntSlider(value=r, min=1, max=256, step=1, description="rank r",
+                                      continuous_update=True, style=style, layout=layout)
+        self.alpha = widgets.IntSlider(value=alpha, min=1, max=512, step=1, description="alpha α",
+                                       continuous_update=True, style=style, layout=layout)
+        self.targets = {n: widgets.Checkbox(value=n in targets, description=n, indent=False,
+                                            layout=widgets.Layout(width="auto"))
+                        for n in names}
+        self.dora = widgets.Checkbox(value=False, description="DoRA (magnitude 추가)", indent=False)
+        self.total = widgets.HTML()
+        self.table = widgets.HTML()
+        self.state: dict = {}
+        for w in (self.rank, self.alpha, self.dora, *self.targets.values()):
+            w.observe(self._on_change, names="value")
+        super().__init__([
+            widgets.HTML("<b>LoRA 파라미터 탐색기</b>"),
+            self.rank,
+            self.alpha,
+            widgets.HBox([widgets.Label("target_modules:"), *self.targets.values(), self.dora]),
+            self.total,
+            self.table,
+        ])
+        self.update()
+
+    def selected_targets(self) -> list[str]:
+        """Names of the checked target modules."""
+        return [n for n, box in self.targets.items() if box.value]
+
+    def _on_change(self, change: dict) -> None:
+        """Observer: recompute on any slider/checkbox change."""
+        self.update()
+
+    def update(self) -> None:
+        """Recompute the counts and redraw ``total`` and ``table``."""
+        r, alpha, targets = self.rank.value, self.alpha.value, self.selected_targets()
+        method = "dora" if self.dora.value else "lora"
+        if not targets:
+            self.state = {"error": "no target"}
+            self.total.value = "<span style='color:#b00'>target_modules를 하나 이상 선택하세요.</span>"
+            self.table.value = ""
+            return
+        try:
+            trainable, total = count_trainable(self.model, method=method, r=r, target_modules=targets,
+                                               task_type=self.task_type, lora_alpha=alpha)
+            rows = lora_breakdown(self.model, r, targets, task_type=self.task_type, use_dora=self.dora.value)
+        except ValueError as err:  # e.g. r larger than a selected layer allows
+            self.state = {"error": str(err)}
+            self.total.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
+            self.table.value = ""
+            return
+        percent = 100 * trainable / total
+        self.state = {
+            "r": r, "alpha": alpha, "targets": targets, "method": method,
+            "trainable": trainable, "total": total, "percent": percent,
+            "mb_fp32": adapter_size_mb(trainable, "fp32"), "mb_bf16": adapter_size_mb(trainable, "bf16"),
+            "scaling": alpha / r, "scaling_rslora": alpha / math.sqrt(r),
+        }
+        self.total.value = (
+            f"<b>학습 파라미터: <span class='trainable'>{trainable:,}</span></b> / 전체 {total:,} "
+            f"({percent:.4f}%) · 어댑터 크기 {self.state['mb_fp32']:.2f} MB (fp32), "
+            f"{self.state['mb_bf16']:.2f} MB (bf16) · "
+            f"α/r = {alpha / r:.3g}, α/√r = {alpha / math.sqrt(r):.3g}"
+        )
+        adapter = sum(row["LoRA params"] + row.get("DoRA magnitude", 0) for row in rows)
+        self.table.value = self._table_html(rows, trainable - adapter)
+
+    @staticmethod
+    def _table_html(rows: list[dict], other: int) -> str:
+        """HTML table: one row per module type plus the non-LoRA trainable parameters (classifier copy)."""
+        cols = ["module", "shape (out×in)", "count", "LoRA per module", "LoRA params"]
+        if rows and "DoRA magnitude" in rows[0]:
+            cols.append("DoRA magnitude")
+        head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>" for c in cols)
+        body = []
+        for row in rows:
+            cells = []
+            for c in cols:
+                v = row[c]
+                text = f"{v:,}" if isinstance(v, int) else html.escape(str(v))
+                cells.append(f"<td style='padding:2px 8px'>{text}</td>")
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        note = f"<div>+ classifier 사본 등 modules_to_save: {other:,}</div>" if other else ""
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+
+
+def lora_explorer(model: nn.Module, **kwargs) -> LoraExplorer:
+    """Rank (1–256) and alpha (1–512) sliders with a live table of LoRA parameter counts for ``model``.
+
+    Args:
+        model (`nn.Module`): the base model.
+        **kwargs: passed to :class:`LoraExplorer` (``task_type``, ``r``, ``alpha``, ``targets``).
+    """
+    return LoraExplorer(model, **kwargs)

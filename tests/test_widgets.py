@@ -1,0 +1,128 @@
+"""course_utils.widgets.lora_explorer: driving the sliders/checkboxes from Python shows the exact counts."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import pytest
+from transformers import BertConfig
+
+from course_utils.params import config_only_model, count_trainable, klue_bert_base_config
+from course_utils.widgets import LoraExplorer, lora_explorer
+
+KLUE_TARGETS = ["query", "key", "value", "dense"]
+
+
+@pytest.fixture(scope="module")
+def klue_model():
+    """klue/bert-base shaped classifier on the meta device, built once."""
+    return config_only_model(klue_bert_base_config())
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    """Tiny BERT classifier (hidden 32, ffn 64, 2 layers) on the meta device."""
+    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    return config_only_model(config)
+
+
+def check(w: LoraExplorer, targets: list[str]) -> None:
+    """Helper: choose exactly these target checkboxes."""
+    for name, box in w.targets.items():
+        box.value = name in targets
+
+
+def test_structure_core_widgets_only(tiny_model):
+    w = lora_explorer(tiny_model)
+    assert isinstance(w, widgets.VBox)
+    assert (w.rank.min, w.rank.max, w.alpha.min, w.alpha.max) == (1, 256, 1, 512)
+    assert list(w.targets) == ["query", "key", "value", "dense"]  # classifier is not offered under SEQ_CLS
+    assert w.selected_targets() == ["query", "value"]
+
+    def walk(widget):
+        yield widget
+        for child in getattr(widget, "children", ()):
+            yield from walk(child)
+
+    assert all(type(x).__module__.startswith("ipywidgets") for x in walk(w) if x is not w)
+
+
+def test_rank_slider_updates_total_tiny(tiny_model):
+    w = lora_explorer(tiny_model)
+    w.rank.value = 4
+    # 2 layers x (query + value) x 4 x (32 + 32) + classifier copy 32*2 + 2
+    assert w.state["trainable"] == 2 * 2 * 4 * 64 + 66 == 1_090
+    assert "1,090" in w.total.value
+    assert w.state == {**w.state, "r": 4, "alpha": 16}
+
+
+def test_klue_numbers_shown(klue_model):
+    w = lora_explorer(klue_model)
+    check(w, KLUE_TARGETS)
+    w.alpha.value = 32
+    w.rank.value = 8
+    assert (w.state["trainable"], w.state["total"]) == (1_340_930, 111_959_812)
+    assert "1,340,930" in w.total.value and "111,959,812" in w.total.value and "1.1977%" in w.total.value
+    w.rank.value = 16
+    assert "2,680,322" in w.total.value
+    assert w.state["trainable"] == count_trainable(klue_model, r=16, target_modules=KLUE_TARGETS)[0]
+    w.dora.value = True
+    assert "2,764,034" in w.total.value
+    w.rank.value = 8
+    assert "1,424,642" in w.total.value
+    assert "DoRA magnitude" in w.table.value
+
+
+def test_targets_checkboxes_change_total(klue_model):
+    w = lora_explorer(klue_model, r=8)
+    assert "296,450" in w.total.value  # default q, v (facts §5)
+    w.targets["key"].value = True
+    assert "443,906" in w.total.value
+    assert "bert.encoder.layer.*.attention.self.key" in w.table.value
+
+
+def test_alpha_changes_scaling_not_count(klue_model):
+    w = lora_explorer(klue_model, r=8, alpha=16)
+    before = w.state["trainable"]
+    w.alpha.value = 32
+    assert w.state["trainable"] == before
+    assert w.state["scaling"] == 4.0 and w.state["scaling_rslora"] == pytest.approx(11.3137, abs=1e-4)
+    assert "α/r = 4" in w.total.value and "α/√r = 11.3" in w.total.value
+
+
+def test_sizes_in_mb(klue_model):
+    w = lora_explorer(klue_model, r=8, alpha=32, targets=KLUE_TARGETS)
+    assert w.state["mb_fp32"] == pytest.approx(1_340_930 * 4 / 1e6)
+    assert w.state["mb_bf16"] == pytest.approx(1_340_930 * 2 / 1e6)
+    assert "5.36 MB (fp32)" in w.total.value and "2.68 MB (bf16)" in w.total.value
+
+
+def test_table_rows(klue_model):
+    w = lora_explorer(klue_model, r=8, targets=KLUE_TARGETS)
+    table = w.table.value
+    modules = ("attention.self.query", "attention.output.dense", "intermediate.dense", "bert.pooler.dense")
+    for module in modules:
+        assert module in table
+    assert "368,640" in table  # 12 x 8 x (768 + 3072) for intermediate.dense
+    assert "1,538" in table  # classifier copy
+
+
+def test_too_large_rank_shows_message(tiny_model):
+    w = lora_explorer(tiny_model)
+    w.rank.value = 40  # > hidden size 32
+    assert "error" in w.state and "r must satisfy" in w.total.value
+    assert w.table.value == ""
+    w.rank.value = 32
+    assert "error" not in w.state
+
+
+def test_no_target_selected(tiny_model):
+    w = lora_explorer(tiny_model)
+    check(w, [])
+    assert w.state == {"error": "no target"}
+    assert "하나 이상" in w.total.value
+
+
+def test_bad_arguments(tiny_model):
+    with pytest.raises(ValueError, match=r"targets \['q_proj'\] are not Linear layer names.*allowed"):
+        lora_explorer(tiny_model, targets=["q_proj"])
