@@ -10,6 +10,7 @@ from course_utils.plots import FIGS_DIR, save_figure, setup_korean_font
 
 # file name -> "module:function" returning a matplotlib Figure
 FIGURES = {
+    "dora_architecture.png": "course_utils.dora:figure",
     "full_finetune_memory.png": "course_utils.memory:figure",
     "lora_param_counts.png": "course_utils.params:figure",
     "nf4_codebook.png": "course_utils.nf4:figure",
