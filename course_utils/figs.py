@@ -14,6 +14,7 @@ FIGURES = {
     "full_finetune_memory.png": "course_utils.memory:figure",
     "lora_param_counts.png": "course_utils.params:figure",
     "nf4_codebook.png": "course_utils.nf4:figure",
+    "qlora_memory.png": "course_utils.memory:qlora_figure",
 }
 
 

@@ -159,3 +159,116 @@ def lora_explorer(model: nn.Module, **kwargs) -> LoraExplorer:
         **kwargs: passed to :class:`LoraExplorer` (``task_type``, ``r``, ``alpha``, ``targets``).
     """
     return LoraExplorer(model, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training-memory explorer (model size, method, dtype -> stacked bar of the breakdown)
+# ----------------------------------------------------------------------------------------------------
+
+GPU_SIZES_GB = {"T4": 16, "A10/L4": 24, "A6000": 48, "A100/H100": 80}
+
+
+class MemoryExplorer(widgets.VBox):
+    """Model, method, dtype and LoRA rank controls with a stacked bar of the training-memory breakdown.
+
+    The numbers are :func:`course_utils.memory.estimate_training_memory` (activations excluded). Child widgets are
+    attributes so tests and students can drive it from Python: ``model`` (``Dropdown`` of
+    :data:`course_utils.memory.PRESETS`), ``method`` and ``dtype`` (``ToggleButtons``), ``rank`` (``IntSlider``),
+    ``bar`` and ``total`` (``HTML``). ``state`` holds the last estimate (``parts`` in bytes, ``total_gb``, ...).
+
+    Args:
+        model (`str`): a preset name. Defaults to ``"llama-7b"``.
+        method (`str`): ``"full"``, ``"lora"`` or ``"qlora"``. Defaults to ``"qlora"``.
+        dtype (`str`): base-model dtype, ``"fp32"``, ``"bf16"`` or ``"fp16"``. Defaults to ``"bf16"``.
+        r (`int`, *optional*): LoRA rank. Defaults to the preset's rank.
+    """
+
+    def __init__(self, model: str = "llama-7b", method: str = "qlora", dtype: str = "bf16",
+                 r: int | None = None) -> None:
+        from .memory import BYTES_PER_ELEMENT, METHODS, PRESETS
+
+        if model not in PRESETS:
+            raise ValueError(f"model must be one of {sorted(PRESETS)}, got {model!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+        if dtype not in BYTES_PER_ELEMENT:
+            raise ValueError(f"dtype must be one of {sorted(BYTES_PER_ELEMENT)}, got {dtype!r}")
+        r = PRESETS[model].r if r is None else r
+        if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= 256:
+            raise ValueError(f"r must be an int in [1, 256], got {r!r}")
+        style = {"description_width": "initial"}
+        self.model = widgets.Dropdown(options=[(p.label, key) for key, p in PRESETS.items()], value=model,
+                                      description="모델", style=style)
+        self.method = widgets.ToggleButtons(options=[("완전 FT", "full"), ("LoRA", "lora"), ("QLoRA", "qlora")],
+                                            value=method, description="방법", style=style)
+        self.dtype = widgets.ToggleButtons(options=list(BYTES_PER_ELEMENT), value=dtype,
+                                           description="가중치 dtype", style=style)
+        self.rank = widgets.IntSlider(value=r, min=1, max=256, description="LoRA r", continuous_update=True,
+                                      style=style, layout=widgets.Layout(width="420px"))
+        self.bar = widgets.HTML()
+        self.total = widgets.HTML()
+        self.state: dict = {}
+        self.model.observe(self._on_model, names="value")
+        for w in (self.method, self.dtype, self.rank):
+            w.observe(self._on_change, names="value")
+        super().__init__([
+            widgets.HTML("<b>학습 메모리 계산기</b> (활성값 제외, GB = 10<sup>9</sup> 바이트)"),
+            self.model, self.method, self.dtype, self.rank, self.total, self.bar,
+        ])
+        self.update()
+
+    def _on_model(self, change: dict) -> None:
+        """Observer: a new model resets the rank to that preset's usual rank, then redraws."""
+        from .memory import PRESETS
+
+        with self.hold_trait_notifications():
+            self.rank.unobserve(self._on_change, names="value")
+            self.rank.value = PRESETS[change["new"]].r
+            self.rank.observe(self._on_change, names="value")
+        self.update()
+
+    def _on_change(self, change: dict) -> None:
+        """Observer: recompute on any control change."""
+        self.update()
+
+    def update(self) -> None:
+        """Recompute the estimate and redraw ``total`` and ``bar``."""
+        from .memory import GB, PART_COLORS, PART_LABELS, estimate_training_memory
+
+        model, method, dtype, r = self.model.value, self.method.value, self.dtype.value, self.rank.value
+        parts = estimate_training_memory(model, method, dtype, r=r)
+        scale = estimate_training_memory(model, "full", "fp32")["total"]  # the widest bar of this model
+        total = parts["total"]
+        fits = {gpu: total <= size * GB for gpu, size in GPU_SIZES_GB.items()}
+        self.state = {"model": model, "method": method, "dtype": dtype, "r": r, "parts": parts,
+                      "total_gb": total / GB, "scale_gb": scale / GB, "fits": fits}
+        fit_text = " · ".join(f"{gpu} {size} GB {'✓' if fits[gpu] else '✗'}" for gpu, size in GPU_SIZES_GB.items())
+        self.total.value = (f"<b>합계 <span class='total'>{total / GB:,.2f}</span> GB</b> "
+                            f"(완전 FT fp32 {scale / GB:,.1f} GB 대비 {100 * total / scale:.1f}%) · {fit_text}")
+        segments, legend = [], []
+        for part, nbytes in parts.items():
+            if part == "total" or nbytes == 0:
+                continue
+            width = 100 * nbytes / scale
+            label = PART_LABELS[part]
+            segments.append(
+                f"<div class='segment' data-part='{part}' data-bytes='{nbytes}' "
+                f"title='{html.escape(label)}: {nbytes / GB:,.3f} GB' "
+                f"style='width:{width:.4f}%;background:{PART_COLORS[part]};height:100%'></div>")
+            legend.append(f"<span style='color:{PART_COLORS[part]}'>■</span> {html.escape(label)} "
+                          f"{nbytes / GB:,.2f} GB")
+        self.bar.value = (
+            "<div class='memory-bar' style='display:flex;width:640px;height:26px;border:1px solid #888'>"
+            + "".join(segments) + "</div><div style='font-size:90%'>" + " &nbsp; ".join(legend) + "</div>")
+
+
+def memory_explorer(**kwargs) -> MemoryExplorer:
+    """Model preset, method (full FT / LoRA / QLoRA), dtype and rank → training-memory breakdown, live.
+
+    Args:
+        **kwargs: passed to :class:`MemoryExplorer` (``model``, ``method``, ``dtype``, ``r``).
+    """
+    return MemoryExplorer(**kwargs)
+
+
+__all__ += ["MemoryExplorer", "memory_explorer"]

@@ -1,0 +1,321 @@
+"""course_utils.memory: the estimator equals the measured tensor inventory, lecture claims, bad input, the widget."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+from torch import nn
+
+from course_utils import memory, nf4
+from course_utils.env import make_profile
+from course_utils.memory import GB, estimate_training_memory, inventory_bytes, measure_training_memory
+from course_utils.models import (
+    load_classifier,
+    load_classifier_4bit,
+    load_model_and_tokenizer,
+    load_tokenizer,
+    quantized_modules,
+)
+
+TARGETS = ["query", "key", "value", "dense"]
+
+
+def lora_config(r: int = 8, targets=TARGETS) -> LoraConfig:
+    return LoraConfig(task_type="SEQ_CLS", r=r, lora_alpha=16, lora_dropout=0.1, target_modules=list(targets))
+
+
+def make_batch(tokenizer) -> dict[str, torch.Tensor]:
+    batch = tokenizer(["a good movie", "bad film, would not watch again"], return_tensors="pt", padding=True)
+    batch["labels"] = torch.tensor([1, 0])
+    return batch
+
+
+@pytest.fixture(scope="module")
+def offline():
+    """The offline profile's model id and tokenizer (MiniLM-L6, BERT architecture)."""
+    profile = make_profile("offline", device="cpu")
+    return profile.model_id, load_tokenizer(profile.model_id)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Estimator == inventory after one optimizer step, to the byte
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_full_finetuning_estimate_equals_inventory(offline):
+    model_id, tokenizer = offline
+    model, _ = load_model_and_tokenizer(make_profile("offline", device="cpu"))
+    estimate = estimate_training_memory(model, "full", "fp32")
+    measured = measure_training_memory(model, make_batch(tokenizer))
+    assert estimate == measured
+    n = sum(p.numel() for p in model.parameters())
+    assert measured["gradients"] == 4 * n and measured["adapters"] == measured["weights_4bit"] == 0
+    # AdamW: exp_avg + exp_avg_sq (fp32) per parameter, plus a 4-byte `step` per parameter tensor
+    assert measured["optimizer_states"] == 8 * n + 4 * len(list(model.parameters()))
+
+
+def test_lora_estimate_equals_inventory(offline):
+    model_id, tokenizer = offline
+    model = load_classifier(model_id)
+    estimate = estimate_training_memory(model, "lora", "fp32", r=8, target_modules=TARGETS)
+    peft_model = get_peft_model(model, lora_config())
+    measured = measure_training_memory(peft_model, make_batch(tokenizer))
+    assert estimate == measured
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    assert measured["adapters"] == measured["gradients"] == 4 * trainable
+
+
+def test_qlora_estimate_equals_inventory(offline):
+    model_id, tokenizer = offline
+    base = load_classifier(model_id)  # the estimate needs only the unquantized shapes
+    estimate = estimate_training_memory(base, "qlora", "fp32", r=8, target_modules=TARGETS)
+    model = prepare_model_for_kbit_training(load_classifier_4bit(model_id))
+    peft_model = get_peft_model(model, lora_config())
+    measured = measure_training_memory(peft_model, make_batch(tokenizer))
+    assert estimate == measured
+    # the 4-bit part is exactly what bitsandbytes stores for each quantized weight
+    import bitsandbytes as bnb
+
+    shapes = [m.weight.quant_state.shape for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert measured["weights_4bit"] == sum(memory.nf4_weight_bytes(math.prod(s)) for s in shapes)
+    # weights_4bit + fp weights is far less than the fp32 model
+    fp32 = estimate_training_memory(base, "lora", "fp32", r=8, target_modules=TARGETS)
+    assert measured["weights"] + measured["weights_4bit"] < 0.7 * fp32["weights"]
+
+
+def test_bf16_lora_and_qlora_and_other_optimizers_match_on_a_tiny_bert(tiny_klue_dir):
+    tokenizer = load_tokenizer(str(tiny_klue_dir))
+    batch = make_batch(tokenizer)
+    # LoRA on a bf16 base: peft keeps A/B in fp32, the classifier copy stays bf16; torch's AdamW state has the
+    # dtype of its parameter ("param")
+    base = load_classifier(str(tiny_klue_dir), dtype=torch.bfloat16)
+    estimate = estimate_training_memory(base, "lora", "bf16", r=4, target_modules=["query", "value"],
+                                        state_dtype="param")
+    assert estimate == measure_training_memory(get_peft_model(base, lora_config(4, ["query", "value"])), batch)
+    # QLoRA with bf16 compute: prepare_model_for_kbit_training upcasts to fp32, Linear4bit casts its bias back
+    base = load_classifier(str(tiny_klue_dir))
+    model = prepare_model_for_kbit_training(load_classifier_4bit(str(tiny_klue_dir), compute_dtype=torch.bfloat16),
+                                            use_gradient_checkpointing=False)
+    peft_model = get_peft_model(model, lora_config(4))
+    for optimizer in ("adamw", "sgd", "sgd_momentum"):
+        estimate = estimate_training_memory(base, "qlora", "bf16", optimizer, r=4, target_modules=TARGETS)
+        assert estimate == measure_training_memory(peft_model, batch, optimizer), optimizer
+
+
+def test_estimate_on_a_meta_model_equals_the_estimate_on_the_loaded_model(tiny_klue_dir):
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    loaded = load_classifier(str(tiny_klue_dir))
+    with torch.device("meta"):
+        meta = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(tiny_klue_dir))
+    for method in memory.METHODS:
+        assert estimate_training_memory(meta, method, "bf16") == estimate_training_memory(loaded, method, "bf16")
+
+
+def test_nf4_weight_bytes_equals_what_bitsandbytes_stores():
+    import bitsandbytes.functional as F
+
+    for n in (64 * 256, 100, 4096 * 3 + 7, 768 * 3072):
+        w = torch.randn(n)
+        packed, state = F.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=True)
+        tensors = [packed, state.absmax, state.code, state.offset, state.state2.absmax, state.state2.code]
+        assert memory.nf4_weight_bytes(n) == sum(t.numel() * t.element_size() for t in tensors), n
+        packed, state = F.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=False)
+        assert memory.nf4_weight_bytes(n, double_quant=False) == sum(
+            t.numel() * t.element_size() for t in (packed, state.absmax, state.code)), n
+    # per parameter, the constants vanish: 4.127 bits (NF4 + DQ), as nf4.bits_per_parameter measures
+    n = 64 * 256 * 1000
+    assert 8 * memory.nf4_weight_bytes(n) / n == pytest.approx(nf4.bits_per_parameter(64, True), abs=1e-3)
+
+
+def test_which_modules_become_4bit(offline):
+    model_id, _ = offline
+    base = load_classifier(model_id)
+    names = memory.quantizable_linears(base)
+    model = load_classifier_4bit(model_id)
+    assert names == quantized_modules(model)
+    assert len(names) == 6 * 6 and not any("classifier" in n or "pooler" in n for n in names)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Model presets and the lecture's claims
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_presets_have_the_published_sizes():
+    count = {name: sum(p.numel() for p in memory.preset_model(name).parameters()) for name in ("klue/bert-base",
+                                                                                                "llama-7b")}
+    assert count["klue/bert-base"] == 110_618_882  # facts §5
+    assert count["llama-7b"] == 6_738_415_616  # LLaMA-7B
+    assert [memory.llama_ffn_size(d) for d in (4096, 5120, 6656, 8192)] == [11008, 13824, 17920, 22016]
+    assert [memory.PRESETS[f"llama-{s}"].intermediate for s in ("7b", "13b", "33b", "65b")] == [
+        11008, 13824, 17920, 22016]
+
+
+def test_lecture_claims_numerically():
+    claims = memory.lecture_claims()
+    # "7B ≈ 28 GB": fp32 weights only; with gradients and AdamW states it is 112 GB (bf16 weights: 84 GB), far over 40
+    assert claims["full_fp32_weights_7b"] == 28.0
+    assert claims["full_fp32_total_7b"] == 112.0 and claims["full_bf16_total_7b"] == 84.0
+    # "65B on one 48 GB GPU": with the QLoRA repository's recipe (bf16 adapters, bf16 embeddings) the
+    # persistent tensors fit under 48 GB; with fp32 adapters and prepare_model_for_kbit_training's upcast they don't
+    assert 33 < claims["qlora_65b_weights_4bit"] < 34
+    assert claims["qlora_65b_repo_recipe"] < 48 < claims["qlora_65b"]
+    # "~75% less memory": true for the 4-bit weight storage vs 16-bit (1 - 4.127/16), not for training totals
+    assert claims["reduction_weight_bits"] == pytest.approx(1 - 4.126953125 / 16)
+    assert 0.74 < claims["reduction_weight_bits"] < 0.75
+    assert claims["reduction_vs_lora_bf16"] < 0.70 < 0.90 < claims["reduction_vs_full_bf16"]
+
+
+def test_full_finetune_bytes_agrees_with_the_estimator_for_a_bare_count():
+    for dtype in ("fp32", "bf16"):
+        old = memory.full_finetune_bytes(7 * 10**9, dtype)
+        new = estimate_training_memory(7 * 10**9, "full", dtype)
+        assert new["total"] == old["total"] and new["optimizer_states"] == old["optimizer_states"]
+    q = estimate_training_memory(10**9, "qlora", "bf16", adapter_params=10**6)
+    assert q["weights_4bit"] == memory.nf4_weight_bytes(10**9) and q["adapters"] == 4 * 10**6
+
+
+# ----------------------------------------------------------------------------------------------------
+# Bad input: clear errors naming the argument and the allowed values
+# ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"method": "prefix"}, "method must be one of \\['full', 'lora', 'qlora'\\]"),
+    ({"weight_dtype": "int8"}, "weight_dtype must be one of"),
+    ({"weight_dtype": "nf4"}, "weight_dtype must be one of"),
+    ({"optimizer": "adafactor"}, "optimizer must be one of \\['adamw', 'sgd', 'sgd_momentum'\\]"),
+    ({"state_dtype": "fp8"}, "state_dtype must be one of"),
+    ({"adapter_dtype": "int4"}, "adapter_dtype must be one of"),
+    ({"r": 0}, "r must be a positive int"),
+    ({"r": -8}, "r must be a positive int"),
+    ({"blocksize": 100}, "blocksize must be one of"),
+    ({"target_modules": ["nope"]}, "matches no nn.Linear"),
+])
+def test_estimator_rejects_bad_arguments(kwargs, message):
+    args = {"model_or_sizes": "klue/bert-base", "method": "lora", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        estimate_training_memory(**args)
+
+
+@pytest.mark.parametrize("size, message", [
+    (-7 * 10**9, "model_or_sizes must be a positive int"), (0, "model_or_sizes must be a positive int"),
+    ("gpt-5", "model_or_sizes must be one of"), ([1, 2], "model_or_sizes must be an nn.Module"),
+])
+def test_estimator_rejects_bad_sizes(size, message):
+    with pytest.raises(ValueError, match=message):
+        estimate_training_memory(size, "full")
+
+
+def test_estimator_rejects_negative_or_missing_adapter_size_and_adapted_models(tiny_klue_dir):
+    with pytest.raises(ValueError, match="adapter_params must be a non-negative int"):
+        estimate_training_memory(10**9, "lora", adapter_params=-1)
+    with pytest.raises(ValueError, match="adapter_params must be given"):
+        estimate_training_memory(10**9, "qlora")
+    model = get_peft_model(load_classifier(str(tiny_klue_dir)), lora_config(4))
+    with pytest.raises(ValueError, match="unquantized base model without adapters"):
+        estimate_training_memory(model.base_model.model, "lora")
+
+
+def test_4bit_on_a_model_without_linear_layers_is_a_clear_error(tiny_klue_dir):
+    no_linear = nn.Sequential(nn.Embedding(100, 16), nn.LayerNorm(16))
+    with pytest.raises(ValueError, match="no nn.Linear layers left to quantize"):
+        estimate_training_memory(no_linear, "qlora")
+    with pytest.raises(ValueError, match="matches no nn.Linear"):
+        estimate_training_memory(no_linear, "lora")
+    # the real loader: skipping every Linear leaves nothing to quantize
+    with pytest.raises(ValueError, match="no nn.Linear layers left to quantize"):
+        load_classifier_4bit(str(tiny_klue_dir), skip_modules=["bert", "classifier"])
+
+
+def test_inventory_rejects_meta_models_and_non_modules():
+    with pytest.raises(ValueError, match="meta device"):
+        inventory_bytes(memory.preset_model("klue/bert-base"))
+    with pytest.raises(TypeError, match="nn.Module"):
+        inventory_bytes("model")
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        memory.make_optimizer(nn.Linear(2, 2), "lion")
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        memory.make_optimizer(nn.Linear(2, 2).requires_grad_(False))
+
+
+def test_inventory_counts_shared_storage_once():
+    layer = nn.Linear(4, 4, bias=False)
+    tied = nn.Sequential(layer, layer)
+    assert inventory_bytes(tied)["weights"] == 4 * 16
+
+
+def test_classifier_in_4bit_breaks_get_peft_model(tiny_klue_dir):
+    """The pitfall the notebook shows: with an empty skip list the head is Linear4bit and peft cannot train it."""
+    model = load_classifier_4bit(str(tiny_klue_dir), skip_modules=[])
+    assert "classifier" in quantized_modules(model)
+    with pytest.raises(RuntimeError, match="only Tensors of floating point dtype can require gradients"):
+        get_peft_model(prepare_model_for_kbit_training(model, use_gradient_checkpointing=False), lora_config(4))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Figure and widget
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_qlora_figure_shows_the_three_methods_for_7b_and_65b():
+    fig = memory.qlora_figure()
+    assert len(fig.axes) == 2
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert len(labels) == 4 and "QLoRA" in labels[2] and "QLoRA" in labels[3]
+    rows = memory.breakdown_rows("llama-7b")
+    totals = [est["total"] for _, est in rows.values()]
+    assert totals[0] > totals[1] > totals[2] > totals[3]
+    assert rows["qlora"][1] == estimate_training_memory("llama-7b", "qlora", "bf16")
+
+
+def _memory_explorer():
+    try:
+        from course_utils.widgets import memory_explorer
+    except ImportError:
+        from course_utils.memory_widget import memory_explorer
+    return memory_explorer
+
+
+def test_memory_explorer_shows_the_estimators_numbers():
+    w = _memory_explorer()(model="llama-7b", method="qlora", dtype="bf16")
+    assert w.state["parts"] == estimate_training_memory("llama-7b", "qlora", "bf16", r=64)
+    w.model.value = "llama-65b"
+    w.method.value = "lora"
+    w.dtype.value = "fp32"
+    w.rank.value = 16
+    expected = estimate_training_memory("llama-65b", "lora", "fp32", r=16)
+    assert w.state["parts"] == expected
+    assert f"{expected['total'] / GB:,.2f}" in w.total.value
+    for part in ("weights", "adapters", "gradients", "optimizer_states"):
+        assert f"data-part='{part}' data-bytes='{expected[part]}'" in w.bar.value
+    assert "weights_4bit" not in w.bar.value  # LoRA has no 4-bit part
+    w.method.value = "qlora"
+    assert f"data-bytes='{estimate_training_memory('llama-65b', 'qlora', 'fp32', r=16)['weights_4bit']}'" in w.bar.value
+    w.model.value = "klue/bert-base"  # a new model resets the rank to the preset's
+    assert w.rank.value == memory.PRESETS["klue/bert-base"].r == w.state["r"]
+    with pytest.raises(ValueError, match="model must be one of"):
+        _memory_explorer()(model="gpt-5")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        _memory_explorer()(dtype="int8")
+
+
+def test_classifier_in_4bit_from_a_checkpoint_without_a_head_fails_at_the_first_forward(tmp_path):
+    """Pretrained checkpoints (klue/bert-base, MiniLM) have no classifier: it stays an unquantized fp32 Parameter in
+    a Linear4bit, get_peft_model accepts it, and the first forward fails."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=30, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=16)).save_pretrained(tmp_path)
+    model = load_classifier_4bit(str(tmp_path), skip_modules=[])
+    assert type(model.classifier).__name__ == "Linear4bit" and model.classifier.weight.dtype == torch.float32
+    peft_model = get_peft_model(prepare_model_for_kbit_training(model, use_gradient_checkpointing=False),
+                                lora_config(4, ["query", "value"]))
+    peft_model.train()
+    with pytest.raises(AssertionError):
+        peft_model(input_ids=torch.tensor([[2, 5, 3]]), labels=torch.tensor([1]))
