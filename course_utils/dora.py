@@ -17,7 +17,6 @@ error next to the correct layer.
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from collections.abc import Mapping
@@ -158,17 +157,7 @@ class DoRALinear(LoRALinear):
         if magnitudes is None or adapter_name not in magnitudes:
             raise ValueError(f"peft_layer must be a peft LoRA Linear layer with use_dora=True for adapter "
                              f"{adapter_name!r} (no lora_magnitude_vector[{adapter_name!r}])")
-        if getattr(peft_layer, "merged", False):
-            raise ValueError("peft_layer is merged; call peft_layer.unmerge() first")
-        drop = peft_layer.lora_dropout[adapter_name]
-        layer = cls(
-            copy.deepcopy(peft_layer.base_layer),
-            r=peft_layer.r[adapter_name],
-            alpha=peft_layer.lora_alpha[adapter_name],
-            dropout=drop.p if isinstance(drop, nn.Dropout) else 0.0,
-            use_rslora=bool(getattr(peft_layer, "use_rslora", {}).get(adapter_name, False)),
-        )
-        layer.scaling = float(peft_layer.scaling[adapter_name])
+        layer = cls._copy_config_from_peft(peft_layer, adapter_name)
         with torch.no_grad():
             layer.lora_A.weight.copy_(peft_layer.lora_A[adapter_name].weight)
             layer.lora_B.weight.copy_(peft_layer.lora_B[adapter_name].weight)

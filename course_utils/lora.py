@@ -123,6 +123,19 @@ class LoRALinear(nn.Module):
             raise ValueError(f"adapter_name must be one of {allowed}, got {adapter_name!r}")
         if getattr(peft_layer, "use_dora", {}).get(adapter_name, False):
             raise ValueError("peft_layer uses DoRA (use_dora=True); LoRALinear is plain LoRA")
+        layer = cls._copy_config_from_peft(peft_layer, adapter_name)
+        peft_a, peft_b = peft_layer.lora_A[adapter_name].weight, peft_layer.lora_B[adapter_name].weight
+        # peft keeps adapters in fp32 on a (b)float16 base (autocast_adapter_dtype=True); copy that dtype too
+        layer.lora_A.to(dtype=adapter_dtype or peft_a.dtype)
+        layer.lora_B.to(dtype=adapter_dtype or peft_b.dtype)
+        with torch.no_grad():
+            layer.lora_A.weight.copy_(peft_a)
+            layer.lora_B.weight.copy_(peft_b)
+        return layer
+
+    @classmethod
+    def _copy_config_from_peft(cls, peft_layer: nn.Module, adapter_name: str) -> LoRALinear:
+        """A new layer on a deep copy of peft's base with its r, alpha, dropout, rsLoRA and scaling."""
         if getattr(peft_layer, "merged", False):
             raise ValueError("peft_layer is merged; call peft_layer.unmerge() first")
         drop = peft_layer.lora_dropout[adapter_name]
@@ -134,13 +147,6 @@ class LoRALinear(nn.Module):
             use_rslora=bool(getattr(peft_layer, "use_rslora", {}).get(adapter_name, False)),
         )
         layer.scaling = float(peft_layer.scaling[adapter_name])
-        peft_a, peft_b = peft_layer.lora_A[adapter_name].weight, peft_layer.lora_B[adapter_name].weight
-        # peft keeps adapters in fp32 on a (b)float16 base (autocast_adapter_dtype=True); copy that dtype too
-        layer.lora_A.to(dtype=adapter_dtype or peft_a.dtype)
-        layer.lora_B.to(dtype=adapter_dtype or peft_b.dtype)
-        with torch.no_grad():
-            layer.lora_A.weight.copy_(peft_a)
-            layer.lora_B.weight.copy_(peft_b)
         return layer
 
     def extra_repr(self) -> str:
