@@ -398,8 +398,8 @@ def _quant_state_tensors(state: object) -> list[torch.Tensor]:
 
 
 def _is_adapter(name: str) -> bool:
-    """peft adapter tensors: LoRA/DoRA (``lora_``) and the trainable head copies (``modules_to_save``)."""
-    return "lora_" in name or ".modules_to_save." in name
+    """peft adapter tensors: LoRA, DoRA, VB-LoRA (``lora_``), WaveFT (``waveft_``), head copies (modules_to_save)."""
+    return "lora_" in name or "waveft_" in name or ".modules_to_save." in name
 
 
 def inventory_bytes(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, int]:

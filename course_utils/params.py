@@ -1,4 +1,4 @@
-"""Parameter counts for LoRA and DoRA, computed by formula from a model's module tree.
+"""Parameter counts for LoRA, DoRA, VB-LoRA and WaveFT, computed by formula from a model's module tree.
 
 The counts reproduce what ``peft`` reports with ``get_nb_trainable_parameters()`` after ``get_peft_model``
 with the same config, without calling peft: peft is the reference in the tests, not a dependency here.
@@ -19,6 +19,9 @@ What is replicated from peft 0.21 (``tuners_utils.check_target_module_exists``,
   (the biases of the adapted layers become trainable).
 - DoRA (``use_dora=True`` or ``method="dora"``) adds one magnitude entry per output feature of each
   adapted layer.
+- VB-LoRA (``method="vblora"``, peft ``VBLoRAConfig``): one shared vector bank of ``num_vectors`` ×
+  ``vector_length`` plus, per adapted layer, logits of shape (r, in/b, h) for A and (out/b, r, h) for B.
+- WaveFT (``method="waveft"``, peft ``WaveFTConfig``): ``n_frequency`` wavelet coefficients per adapted layer.
 
 Deliberately stricter than peft: a list entry that matches no module, a target that is not ``nn.Linear``,
 and ``r > min(in_features, out_features)`` all raise ``ValueError``.
@@ -38,6 +41,7 @@ from torch import nn
 
 __all__ = [
     "LoraTarget",
+    "adapter_parts",
     "adapter_size_mb",
     "config_only_model",
     "count_trainable",
@@ -52,6 +56,7 @@ __all__ = [
     "modules_to_save_for",
     "reduction_percent",
     "scaling_factors",
+    "vblora_stored_params",
 ]
 
 #: peft's ``classifier_module_names`` for ``PeftModelForSequenceClassification`` / ``...TokenClassification``.
@@ -64,12 +69,23 @@ _CLASSIFIER_TASKS = frozenset({"SEQ_CLS", "TOKEN_CLS"})
 _KNOWN_TASKS = frozenset(
     {"SEQ_CLS", "TOKEN_CLS", "CAUSAL_LM", "SEQ_2_SEQ_LM", "QUESTION_ANS", "FEATURE_EXTRACTION"}
 )
-_METHODS = ("lora", "dora")
+_METHODS = ("lora", "dora", "vblora", "waveft")
 _BIAS_OPTIONS = ("none", "all", "lora_only")
 #: Keyword arguments of ``LoraConfig`` that :func:`count_trainable` understands.
 _LORA_KWARGS = frozenset(
     {"lora_alpha", "lora_dropout", "use_rslora", "use_dora", "bias", "modules_to_save", "exclude_modules"}
 )
+_SHARED_KWARGS = frozenset({"modules_to_save", "exclude_modules", "bias"})
+#: Keyword arguments of ``VBLoRAConfig`` / ``WaveFTConfig`` that :func:`count_trainable` understands.
+_METHOD_KWARGS: dict[str, frozenset[str]] = {
+    "lora": _LORA_KWARGS,
+    "dora": _LORA_KWARGS,
+    "vblora": _SHARED_KWARGS | {"num_vectors", "vector_length", "topk", "vblora_dropout", "save_only_topk_weights"},
+    "waveft": _SHARED_KWARGS | {"n_frequency", "scaling", "wavelet_family", "random_loc_seed"},
+}
+#: peft 0.21 defaults (``VBLoRAConfig``: h=256, b=256, k=2; ``WaveFTConfig``: n_frequency=2592).
+VBLORA_DEFAULTS = {"num_vectors": 256, "vector_length": 256, "topk": 2}
+WAVEFT_DEFAULTS = {"n_frequency": 2592}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -420,6 +436,113 @@ def _unique_numel(params: Iterable[nn.Parameter]) -> int:
 # ----------------------------------------------------------------------------------------------------
 
 
+def _validate_common(method: str, r: int, task_type: str | None, kwargs: dict) -> str | None:
+    """Check the method, rank, task type and keyword names; return the task type as a plain string."""
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {list(_METHODS)}, got {method!r}")
+    allowed = _METHOD_KWARGS[method]
+    unknown = set(kwargs) - allowed
+    if unknown:
+        raise TypeError(f"count_trainable(method={method!r}) got unexpected keyword arguments {sorted(unknown)}; "
+                        f"allowed: {sorted(allowed)}")
+    if method != "waveft":
+        _check_positive_int(r, "r")
+    task = None if task_type is None else str(getattr(task_type, "value", task_type))
+    if task is not None and task not in _KNOWN_TASKS:
+        raise ValueError(f"task_type must be None or one of {sorted(_KNOWN_TASKS)}, got {task_type!r}")
+    bias = kwargs.get("bias", "none")
+    allowed_bias = _BIAS_OPTIONS if method in ("lora", "dora") else ("none",)
+    if bias not in allowed_bias:
+        raise ValueError(f"bias must be one of {list(allowed_bias)} for method={method!r}, got {bias!r}")
+    return task
+
+
+def _lora_parts(targets: list[LoraTarget], r: int, use_dora: bool) -> dict[str, int]:
+    """LoRA A/B (r·(in+out) per layer) and, for DoRA, one magnitude per output feature."""
+    parts = {"lora_A": sum(r * t.in_features for t in targets), "lora_B": sum(r * t.out_features for t in targets)}
+    if use_dora:
+        parts["dora_magnitude"] = sum(t.out_features for t in targets)
+    return parts
+
+
+def _vblora_parts(targets: list[LoraTarget], r: int, num_vectors: int, vector_length: int,
+                  topk: int) -> dict[str, int]:
+    """VB-LoRA: the shared bank (h × b) plus logits (r · in/b · h) for A and (out/b · r · h) for B per layer."""
+    h = _check_positive_int(num_vectors, "num_vectors")
+    b = _check_positive_int(vector_length, "vector_length")
+    _check_positive_int(topk, "topk")
+    if topk > h:
+        raise ValueError(f"topk must be in 1..num_vectors={h}, got {topk}")
+    for t in targets:
+        for side, size in (("in_features", t.in_features), ("out_features", t.out_features)):
+            if size % b:
+                raise ValueError(f"vector_length={b} must divide every adapted layer's in/out features; "
+                                 f"{t.name!r} has {side}={size} (allowed: divisors of {size})")
+    return {"vector_bank": h * b,
+            "logits_A": sum(r * (t.in_features // b) * h for t in targets),
+            "logits_B": sum((t.out_features // b) * r * h for t in targets)}
+
+
+def _waveft_parts(targets: list[LoraTarget], n_frequency: int) -> dict[str, int]:
+    """WaveFT: `n_frequency` trainable wavelet coefficients per adapted layer (n_frequency <= in·out)."""
+    _check_positive_int(n_frequency, "n_frequency")
+    for t in targets:
+        if n_frequency > t.in_features * t.out_features:
+            raise ValueError(f"n_frequency must be <= in_features·out_features = "
+                             f"{t.in_features * t.out_features} for {t.name!r}, got {n_frequency}")
+    return {"waveft_spectrum": n_frequency * len(targets)}
+
+
+def adapter_parts(
+    model: nn.Module,
+    method: str = "lora",
+    r: int = 8,
+    target_modules: Sequence[str] | str = ("query", "value"),
+    task_type: str | None = "SEQ_CLS",
+    **kwargs,
+) -> dict[str, int]:
+    """Where the trainable parameters go after ``get_peft_model``: one entry per kind, summing to the count.
+
+    Keys: ``lora_A``/``lora_B`` (+ ``dora_magnitude``) for LoRA/DoRA; ``vector_bank``, ``logits_A``,
+    ``logits_B`` for VB-LoRA; ``waveft_spectrum`` for WaveFT; then ``modules_to_save`` (trainable head copies)
+    and ``bias`` (base biases made trainable by ``bias="all"``/``"lora_only"``; counted in trainable only).
+    Arguments as in :func:`count_trainable`.
+    """
+    task = _validate_common(method, r, task_type, kwargs)
+    found = find_lora_targets(model, target_modules, task, kwargs.get("modules_to_save"),
+                              kwargs.get("exclude_modules"))
+    if method in ("lora", "dora"):
+        _check_alpha(kwargs.get("lora_alpha", 8), "lora_alpha")
+        dropout = kwargs.get("lora_dropout", 0.0)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {dropout}")
+        targets = [_lora_target(n, m, r) for n, m in found]
+        parts = _lora_parts(targets, r, method == "dora" or bool(kwargs.get("use_dora", False)))
+    else:
+        targets = [LoraTarget(n, m.in_features, m.out_features, m.bias is not None) for n, m in found]
+        if method == "vblora":
+            opts = {k: kwargs.get(k, v) for k, v in VBLORA_DEFAULTS.items()}
+            parts = _vblora_parts(targets, r, **opts)
+        else:
+            parts = _waveft_parts(targets, kwargs.get("n_frequency", WAVEFT_DEFAULTS["n_frequency"]))
+
+    saved_names = modules_to_save_for(task, kwargs.get("modules_to_save"))
+    saved = _saved_modules(model, saved_names) if saved_names else []
+    parts["modules_to_save"] = sum(_unique_numel(m.parameters()) for _, m in saved)
+    bias = kwargs.get("bias", "none")
+    parts["bias"] = 0
+    if bias == "all":
+        # every "*.bias" becomes trainable, except frozen originals of modules_to_save (copies counted above)
+        saved_prefixes = tuple(n + "." for n, _ in saved)
+        parts["bias"] = sum(
+            p.numel() for pname, p in model.named_parameters()
+            if (pname == "bias" or pname.endswith(".bias")) and not pname.startswith(saved_prefixes)
+        )
+    elif bias == "lora_only":
+        parts["bias"] = sum(t.out_features for t in targets if t.has_bias)
+    return parts
+
+
 def count_trainable(
     model: nn.Module,
     method: str = "lora",
@@ -435,61 +558,57 @@ def count_trainable(
 
     Args:
         model (`nn.Module`): the base model, e.g. from :func:`config_only_model`.
-        method (`str`): ``"lora"`` or ``"dora"`` (same as ``use_dora=True``).
-        r (`int`): LoRA rank, 1 <= r <= min(in, out) of every adapted layer.
+        method (`str`): ``"lora"``, ``"dora"`` (same as ``use_dora=True``), ``"vblora"`` or ``"waveft"``.
+        r (`int`): rank; LoRA/DoRA: 1 <= r <= min(in, out) of every adapted layer; VB-LoRA: r >= 1 (peft's
+            default is 4, pass it); ignored by WaveFT.
         target_modules (`list[str]` or `str`): see :func:`find_lora_targets`. Defaults to peft's BERT default
             ``("query", "value")``.
         task_type (`str`, *optional*): peft task type. Defaults to ``"SEQ_CLS"``.
-        **kwargs: ``LoraConfig`` options: ``lora_alpha`` (> 0; no effect on counts), ``lora_dropout``,
-            ``use_rslora``, ``use_dora``, ``bias`` (``"none"``, ``"all"``, ``"lora_only"``),
-            ``modules_to_save``, ``exclude_modules``.
+        **kwargs: config options. LoRA/DoRA (``LoraConfig``): ``lora_alpha`` (> 0; no effect on counts),
+            ``lora_dropout``, ``use_rslora``, ``use_dora``, ``bias`` (``"none"``, ``"all"``, ``"lora_only"``).
+            VB-LoRA (``VBLoRAConfig``): ``num_vectors`` (h, default 256), ``vector_length`` (b, default 256; must
+            divide every adapted layer's in/out features), ``topk`` (default 2). WaveFT (``WaveFTConfig``):
+            ``n_frequency`` (default 2592; <= in·out of every adapted layer). All: ``modules_to_save``,
+            ``exclude_modules``; ``bias`` must be ``"none"`` for VB-LoRA and WaveFT.
 
     Raises:
-        ValueError: bad ``method``, ``r``, ``lora_alpha``, ``bias``, ``task_type`` or ``target_modules``.
-        TypeError: an unknown keyword argument.
+        ValueError: bad ``method``, ``r``, ``lora_alpha``, ``bias``, ``task_type``, ``target_modules``,
+            ``vector_length`` (not a divisor), ``topk`` or ``n_frequency``.
+        TypeError: a keyword argument the method does not have.
     """
-    unknown = set(kwargs) - _LORA_KWARGS
-    if unknown:
-        raise TypeError(f"count_trainable got unexpected keyword arguments {sorted(unknown)}; "
-                        f"allowed: {sorted(_LORA_KWARGS)}")
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {list(_METHODS)}, got {method!r}")
-    _check_positive_int(r, "r")
-    _check_alpha(kwargs.get("lora_alpha", 8), "lora_alpha")
-    dropout = kwargs.get("lora_dropout", 0.0)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"lora_dropout must be in [0, 1), got {dropout}")
-    bias = kwargs.get("bias", "none")
-    if bias not in _BIAS_OPTIONS:
-        raise ValueError(f"bias must be one of {list(_BIAS_OPTIONS)}, got {bias!r}")
-    task = None if task_type is None else str(getattr(task_type, "value", task_type))
-    if task is not None and task not in _KNOWN_TASKS:
-        raise ValueError(f"task_type must be None or one of {sorted(_KNOWN_TASKS)}, got {task_type!r}")
-    use_dora = method == "dora" or bool(kwargs.get("use_dora", False))
+    parts = adapter_parts(model, method, r, target_modules, task_type, **kwargs)
+    trainable = sum(parts.values())
+    # made-trainable biases are base parameters: they count in trainable but are already in the base total
+    return trainable, _unique_numel(model.parameters()) + trainable - parts["bias"]
 
-    saved_names = modules_to_save_for(task, kwargs.get("modules_to_save"))
-    found = find_lora_targets(model, target_modules, task, kwargs.get("modules_to_save"),
-                              kwargs.get("exclude_modules"))
-    targets = [_lora_target(n, m, r) for n, m in found]
 
-    base_total = _unique_numel(model.parameters())
-    adapter = sum(r * (t.in_features + t.out_features) for t in targets)
-    if use_dora:
-        adapter += sum(t.out_features for t in targets)
-    saved = _saved_modules(model, saved_names) if saved_names else []
-    copies = sum(_unique_numel(m.parameters()) for _, m in saved)
+def vblora_stored_params(shapes: Iterable[tuple[int, int]], r: int, num_vectors: int, vector_length: int,
+                         topk: int = 2, index_bytes: int = 1) -> float:
+    """VB-LoRA's stored parameters after training, in float32 equivalents (paper §3.4: hb + 3LMr·d/b).
 
-    trainable = adapter + copies
-    if bias == "all":
-        # every "*.bias" becomes trainable, except frozen originals of modules_to_save (copies counted above)
-        saved_prefixes = tuple(n + "." for n, _ in saved)
-        trainable += sum(
-            p.numel() for pname, p in model.named_parameters()
-            if (pname == "bias" or pname.endswith(".bias")) and not pname.startswith(saved_prefixes)
-        )
-    elif bias == "lora_only":
-        trainable += sum(t.out_features for t in targets if t.has_bias)
-    return trainable, base_total + adapter + copies
+    Only the bank (h·b), and per sub-vector of length b the top-k indices and k-1 weights, are kept; the logits
+    are dropped. A and B of a layer with shape (in, out) hold r·(in+out)/b sub-vectors. With k=2 and uint8
+    indices (``index_bytes=1``: 4 indices = one float32) a d×d layer gives 3·r·d/b, the paper's formula.
+
+    Args:
+        shapes: ``(in_features, out_features)`` of every adapted layer.
+        r, num_vectors, vector_length, topk: VB-LoRA's r, h, b and k.
+        index_bytes: bytes per stored index (1 for uint8 as in the paper; peft saves int16 = 2).
+    """
+    for value, name in ((r, "r"), (num_vectors, "num_vectors"), (vector_length, "vector_length"),
+                        (topk, "topk"), (index_bytes, "index_bytes")):
+        _check_positive_int(value, name)
+    if topk > num_vectors:
+        raise ValueError(f"topk must be in 1..num_vectors={num_vectors}, got {topk}")
+    shapes = list(shapes)
+    if not shapes:
+        raise ValueError("shapes must list at least one (in_features, out_features) pair")
+    sub_vectors = 0
+    for d_in, d_out in shapes:
+        if d_in % vector_length or d_out % vector_length:
+            raise ValueError(f"vector_length={vector_length} must divide in/out features; got shape {(d_in, d_out)}")
+        sub_vectors += r * (d_in + d_out) // vector_length
+    return num_vectors * vector_length + sub_vectors * ((topk - 1) + topk * index_bytes / 4)
 
 
 def lora_breakdown(

@@ -55,6 +55,24 @@ def format_summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def comparison_table(out_dir: Path, since: float | None = None) -> str | None:
+    """Notebook 05's method comparison as text, read from its results file in `out_dir`.
+
+    None if the file is absent or (with `since`, a time.time() value) older than `since`: a stale table from an
+    earlier run is not shown as this run's.
+    """
+    from course_utils.compare import format_table, read_results, results_path
+
+    path = results_path(out_dir)
+    if not path.is_file() or (since is not None and path.stat().st_mtime < since):
+        return None
+    results = read_results(path)
+    meta = results["meta"]
+    title = (f"method comparison ({path.name}: profile={meta.get('profile')}, steps={meta.get('steps')}, "
+             f"seeds={meta.get('seeds')})")
+    return title + "\n" + format_table(results["summary"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the notebooks given (default: all of notebooks/) and print the summary; 1 if any failed."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -64,12 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     os.environ.setdefault("COURSE_PROFILE", "offline")
+    os.environ["COURSE_BUILD_DIR"] = str(args.out.resolve())  # notebook 05 writes its results there
     rows = []
+    started = time.time()
     for path in paths:
         print(f"running {path.name} ...", flush=True)
         rows.append(run_notebook(path, args.out, args.timeout))
     print()
     print(format_summary(rows))
+    table = comparison_table(args.out, since=started)
+    if table:
+        print("\n" + table)
     print(f"\nexecuted notebooks and HTML: {args.out}")
     return int(any(row["status"] != "ok" for row in rows))
 

@@ -299,3 +299,112 @@ def test_figure_shows_the_klue_numbers():
     assert "111,959,812" in fig.get_suptitle() and "1.1977%" in fig.get_suptitle()
     assert right.get_yticklabels()[0].get_text() == "classifier 사본"
     assert len(left.lines[0].get_xdata()) == 9
+
+
+# ----------------------------------------------------------------------------------------------------
+# VB-LoRA and WaveFT == peft (facts §4)
+# ----------------------------------------------------------------------------------------------------
+
+
+def peft_counts_with(config: BertConfig, peft_config):
+    """peft's count for any peft config on a fresh meta-device model."""
+    return get_peft_model(config_only_model(config), peft_config).get_nb_trainable_parameters()
+
+
+NEW_METHOD_CASES = [
+    # (id, config factory, method, count_trainable kwargs (r, targets, options))
+    ("tiny-vblora-qkv-h64-b32", tiny_config, "vblora",
+     {"r": 4, "target_modules": ["query", "key", "value"], "num_vectors": 64, "vector_length": 32}),
+    ("tiny-vblora-dense-k3-save-pooler", tiny_config, "vblora",
+     {"r": 2, "target_modules": ["dense"], "num_vectors": 16, "vector_length": 16, "topk": 3,
+      "modules_to_save": ["pooler"]}),
+    ("tiny-waveft-qv-100", tiny_config, "waveft", {"target_modules": ["query", "value"], "n_frequency": 100}),
+    ("tiny-waveft-alllinear-7", tiny_config, "waveft", {"target_modules": "all-linear", "n_frequency": 7}),
+    ("klue-vblora-qv-b128", klue_bert_base_config, "vblora",
+     {"r": 4, "target_modules": ["query", "value"], "num_vectors": 90, "vector_length": 128}),
+    ("klue-waveft-qkvdense", klue_bert_base_config, "waveft", {"target_modules": KLUE_TARGETS}),
+]
+
+
+def _peft_config(method: str, kwargs: dict):
+    from peft import VBLoRAConfig, WaveFTConfig
+
+    kwargs = dict(kwargs)
+    if method == "vblora":
+        return VBLoRAConfig(task_type="SEQ_CLS", **kwargs)
+    kwargs.pop("r", None)
+    return WaveFTConfig(task_type="SEQ_CLS", **kwargs)
+
+
+@pytest.mark.parametrize(("make_config", "method", "kwargs"), [c[1:] for c in NEW_METHOD_CASES],
+                         ids=[c[0] for c in NEW_METHOD_CASES])
+def test_vblora_waveft_count_matches_peft(make_config, method, kwargs):
+    config = make_config()
+    ours = count_trainable(config_only_model(config), method=method, **kwargs)
+    assert ours == peft_counts_with(config, _peft_config(method, kwargs))
+
+
+def test_facts_tiny_vblora_and_waveft():
+    """facts §4: tiny BERT (hidden 128, 2 layers, 2 heads; vocab 1000 and 64 positions fit its totals), q/k/v."""
+    tiny128 = BertConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=512, max_position_embeddings=64)
+    model = config_only_model(tiny128)
+    qkv = ["query", "key", "value"]
+    vb = count_trainable(model, "vblora", r=4, target_modules=qkv, num_vectors=64, vector_length=64)
+    assert format_peft_line(*vb) == "trainable params: 10,498 || all params: 560,516 || trainable%: 1.8729"
+    from course_utils.params import adapter_parts
+
+    parts = adapter_parts(model, "vblora", r=4, target_modules=qkv, num_vectors=64, vector_length=64)
+    assert (parts["logits_A"], parts["logits_B"], parts["vector_bank"], parts["modules_to_save"]) == (
+        3_072, 3_072, 4_096, 258)
+    wave = count_trainable(model, "waveft", target_modules=qkv, n_frequency=100)
+    assert format_peft_line(*wave) == "trainable params: 858 || all params: 550,876 || trainable%: 0.1558"
+    wave = count_trainable(model, "waveft", target_modules=qkv)  # default n_frequency 2592
+    assert format_peft_line(*wave) == "trainable params: 15,810 || all params: 565,828 || trainable%: 2.7941"
+
+
+def test_facts_klue_vblora_and_waveft_defaults(klue_model):
+    """facts §4: klue-size BERT with peft's defaults on q/k/v."""
+    from course_utils.params import adapter_parts
+
+    qkv = ["query", "key", "value"]
+    vb = count_trainable(klue_model, "vblora", r=4, target_modules=qkv)
+    assert format_peft_line(*vb) == "trainable params: 288,258 || all params: 110,907,140 || trainable%: 0.2599"
+    parts = adapter_parts(klue_model, "vblora", r=4, target_modules=qkv)
+    assert (parts["logits_A"], parts["logits_B"], parts["vector_bank"]) == (110_592, 110_592, 65_536)
+    wave = count_trainable(klue_model, "waveft", target_modules=qkv)
+    assert format_peft_line(*wave) == "trainable params: 94,850 || all params: 110,713,732 || trainable%: 0.0857"
+
+
+def test_vblora_waveft_size_constraints_like_peft(tiny_model):
+    from peft import VBLoRAConfig, WaveFTConfig
+
+    # hidden 32 is not divisible by vector_length 256 (peft's default): both refuse
+    with pytest.raises(ValueError, match="vector_length=256 must divide"):
+        count_trainable(tiny_model, "vblora", r=4, target_modules=["query"])
+    with pytest.raises(ValueError, match="divisible by `vector_length`"):
+        get_peft_model(config_only_model(tiny_config()), VBLoRAConfig(r=4, target_modules=["query"]))
+    # 32x32 = 1024 < 2592
+    with pytest.raises(ValueError, match="n_frequency must be <= in_features·out_features = 1024"):
+        count_trainable(tiny_model, "waveft", target_modules=["query"])
+    with pytest.raises(ValueError, match="product is 1024"):
+        get_peft_model(config_only_model(tiny_config()), WaveFTConfig(target_modules=["query"]))
+    with pytest.raises(ValueError, match="topk must be in 1..num_vectors=4"):
+        count_trainable(tiny_model, "vblora", r=4, target_modules=["query"], num_vectors=4, vector_length=8,
+                        topk=5)
+    with pytest.raises(TypeError, match="unexpected keyword arguments \\['lora_alpha'\\]"):
+        count_trainable(tiny_model, "waveft", target_modules=["query"], lora_alpha=8)
+    with pytest.raises(ValueError, match="bias must be one of \\['none'\\]"):
+        count_trainable(tiny_model, "waveft", target_modules=["query"], n_frequency=10, bias="all")
+
+
+def test_vblora_stored_params_paper_formula():
+    from course_utils.params import vblora_stored_params
+
+    # paper §3.4: hb + 3LMr(d/b) for k=2, uint8 indices; e.g. L=12, M=2 (q, v), d=768, r=4, b=256, h=256
+    shapes = [(768, 768)] * 24
+    assert vblora_stored_params(shapes, r=4, num_vectors=256, vector_length=256) == 256 * 256 + 3 * 12 * 2 * 4 * 3
+    # k=3: per sub-vector 2 weights + 3 uint8 indices (0.75 float32)
+    assert vblora_stored_params([(8, 8)], r=1, num_vectors=4, vector_length=4, topk=3) == 16 + 4 * 2.75
+    with pytest.raises(ValueError, match="vector_length=5 must divide"):
+        vblora_stored_params([(8, 8)], r=1, num_vectors=4, vector_length=5)
