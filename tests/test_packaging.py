@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from importlib.metadata import version
@@ -10,8 +11,14 @@ from pathlib import Path
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
+# `make test-lowest` runs these tests in .venv-lowest against .ci/constraints-lowest.txt.
+CONSTRAINTS = ROOT / os.environ.get("COURSE_CONSTRAINTS", ".ci/constraints.txt")
+LOWEST = ROOT / ".ci" / "constraints-lowest.txt"
+# The libraries whose lower bounds CI tests exactly (the API-drift guard covers their calls).
+LOWER_BOUNDS_TESTED = ("transformers", "peft", "bitsandbytes", "datasets")
 
 
 def _pyproject_requirements() -> dict[str, Requirement]:
@@ -20,9 +27,9 @@ def _pyproject_requirements() -> dict[str, Requirement]:
     return {canonicalize_name(Requirement(r).name): Requirement(r) for r in reqs}
 
 
-def _constraints() -> dict[str, str]:
+def _constraints(path: Path = CONSTRAINTS) -> dict[str, str]:
     pins = {}
-    for line in (ROOT / ".ci" / "constraints.txt").read_text().splitlines():
+    for line in path.read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
             name, _, pinned = line.partition("==")
@@ -48,10 +55,21 @@ def test_torch_is_not_a_package_dependency():
 
 
 def test_constraints_pin_every_dependency_within_its_range():
-    pins = _constraints()
-    for name, req in _pyproject_requirements().items():
-        assert name in pins, f"{name} is not pinned in .ci/constraints.txt"
-        assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} outside {req}"
+    for path in (ROOT / ".ci" / "constraints.txt", LOWEST):
+        pins = _constraints(path)
+        for name, req in _pyproject_requirements().items():
+            assert name in pins, f"{name} is not pinned in {path.name}"
+            assert req.specifier.contains(pins[name], prereleases=True), \
+                f"{path.name}: {name}=={pins[name]} outside {req}"
+
+
+def test_the_lowest_constraints_pin_exactly_the_lower_bounds():
+    pins, reqs = _constraints(LOWEST), _pyproject_requirements()
+    for name in LOWER_BOUNDS_TESTED:
+        lower = [s.version for s in reqs[name].specifier if s.operator == ">="]
+        assert len(lower) == 1, f"{name} needs one '>=' lower bound in pyproject.toml, has {reqs[name]}"
+        assert Version(pins[name]) == Version(lower[0]), \
+            f"constraints-lowest.txt pins {name}=={pins[name]}, pyproject says >={lower[0]}"
 
 
 def test_installed_versions_are_the_pinned_ones():
