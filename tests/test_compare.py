@@ -77,8 +77,10 @@ def test_default_specs_rates_and_sizes():
     assert tuple(specs) == METHODS
     for profile in ("offline", "colab"):
         rates = {s.method: s.learning_rate for s in default_specs(profile, 768)}
-        # facts §1: LoRA-family rates ~10x full fine-tuning; one rate for every adapter method
-        assert all(rates[m] / rates["full"] == pytest.approx(10.0) for m in METHODS if m != "full")
+        # facts §1: LoRA-family rates ~10x full fine-tuning; one rate for every adapter method except WaveFT,
+        # whose `scaling=25` already multiplies its updates: it gets a tenth of the adapter rate
+        assert all(rates[m] / rates["full"] == pytest.approx(10.0) for m in METHODS if m not in ("full", "waveft"))
+        assert rates["waveft"] == pytest.approx(rates["lora"] / 10)
     assert specs["vblora"].options["vector_length"] == 128      # 256 does not divide MiniLM's 384
     assert specs["waveft"].options["n_frequency"] == 2 * 8 * 384  # LoRA r=8's count per 384x384 layer
     assert specs["qdora"].options["use_dora"] and specs["qdora"].quantized and not specs["dora"].quantized
