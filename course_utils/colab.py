@@ -238,7 +238,7 @@ def apply_colab_cells(nb, repo: str, notebook: str) -> bool:
         changed = True
     elif nb.cells[first_code].source != setup:
         cell = nb.cells[first_code]
-        cell.source, cell.outputs, cell.execution_count = setup, [], None
+        cell.source, cell.outputs = setup, []  # the execution count stays: rewriting back restores the same bytes
         changed = True
     return changed
 
