@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import torch
+from _timing import interleaved_medians  # benchmarks/ is on sys.path when a script runs
 from torch import nn
 
 from course_utils.dora import DoRALinear
@@ -67,24 +65,6 @@ def step(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> None:
     layer.zero_grad(set_to_none=True)
     x.grad = None
     layer(x).backward(grad)
-
-
-def timed(fn: Callable[[], object]) -> float:
-    """Wall-clock seconds of one call."""
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def interleaved_medians(calls: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median milliseconds of each call, run in turn `repeat` times after one warm-up call each."""
-    for fn in calls.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeat):
-        for name, fn in calls.items():
-            times[name].append(timed(fn))
-    return {name: 1000 * statistics.median(values) for name, values in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,32 +10,12 @@ both alike; the table shows medians. Before timing, the script checks that the o
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import torch
+from _timing import interleaved_medians  # benchmarks/ is on sys.path when a script runs
 
 from course_utils.nf4 import dequantize_nf4, quantize_nf4
-
-
-def timed(fn: Callable[[], object]) -> float:
-    """Wall-clock seconds of one call."""
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def interleaved_medians(ours: Callable[[], object], theirs: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """Median milliseconds of `ours` and `theirs`, alternating calls after one warm-up call each."""
-    ours()
-    theirs()
-    a, b = [], []
-    for _ in range(repeat):
-        a.append(timed(ours))
-        b.append(timed(theirs))
-    return 1000 * statistics.median(a), 1000 * statistics.median(b)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,14 +43,15 @@ def main(argv: list[str] | None = None) -> int:
         print("outputs differ from bitsandbytes: not timing", file=sys.stderr)
         return 1
 
-    rows = [
-        ("quantize", *interleaved_medians(
-            lambda: quantize_nf4(x, blocksize),
-            lambda: bnb_f.quantize_4bit(x, blocksize=blocksize, quant_type="nf4"), args.repeat)),
-        ("dequantize", *interleaved_medians(
-            lambda: dequantize_nf4(packed, absmax, x.shape, blocksize),
-            lambda: bnb_f.dequantize_4bit(bnb_packed, state), args.repeat)),
-    ]
+    rows = []
+    for name, ours, bnb in (
+        ("quantize", lambda: quantize_nf4(x, blocksize),
+         lambda: bnb_f.quantize_4bit(x, blocksize=blocksize, quant_type="nf4")),
+        ("dequantize", lambda: dequantize_nf4(packed, absmax, x.shape, blocksize),
+         lambda: bnb_f.dequantize_4bit(bnb_packed, state)),
+    ):
+        ms = interleaved_medians({"ours": ours, "bnb": bnb}, args.repeat)
+        rows.append((name, ms["ours"], ms["bnb"]))
     print(f"{args.size}×{args.size} fp32, NF4 blocksize {blocksize}, median of {args.repeat} runs, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), bitsandbytes {bitsandbytes.__version__}")
     print(f"{'':12s}{'ours ms':>10s}{'bnb ms':>10s}{'bnb/ours':>10s}")
