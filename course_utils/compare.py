@@ -189,9 +189,6 @@ def run_one(spec: MethodSpec, model_id: str, tokenizer: PreTrainedTokenizerBase,
     """
     known = known or {}
     model = build_model(spec, model_id, device, dtype, seed)
-    trainable, total = (model.get_nb_trainable_parameters() if hasattr(model, "get_nb_trainable_parameters")
-                        else (sum(p.numel() for p in model.parameters() if p.requires_grad),
-                              sum(p.numel() for p in model.parameters())))
     if "tensor_memory_mib" in known:
         tensor_mib = known["tensor_memory_mib"]
     else:
@@ -203,7 +200,7 @@ def run_one(spec: MethodSpec, model_id: str, tokenizer: PreTrainedTokenizerBase,
     on_cuda = result.peak_memory_kind.startswith("cuda")
     record = {
         "method": spec.method, "label": spec.label, "seed": seed, "learning_rate": spec.learning_rate,
-        "steps": result.steps, "trainable_params": int(trainable), "total_params": int(total),
+        "steps": result.steps, "trainable_params": result.trainable_params, "total_params": result.total_params,
         "adapter_params": adapter_only_params(model),
         "adapter_bytes": known["adapter_bytes"] if "adapter_bytes" in known else saved_bytes(model),
         "tensor_memory_mib": tensor_mib,

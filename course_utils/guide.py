@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 from torch import nn
 
+from course_utils.compare import LABELS
 from course_utils.memory import GB, PRESETS, estimate_training_memory
 
 GOALS = ("balanced", "accuracy", "storage")
 GOAL_LABELS = {"balanced": "균형 (기본)", "accuracy": "정확도 우선", "storage": "저장 공간 최소"}
-METHOD_LABELS = {"full": "Full FT", "lora": "LoRA", "dora": "DoRA", "qlora": "QLoRA", "qdora": "QDoRA",
-                 "vblora": "VB-LoRA", None: "(맞는 방법 없음)"}
+METHOD_LABELS = {**LABELS, None: "(맞는 방법 없음)"}
 #: LoRA share of the model assumed when only a parameter count is given (the lecture's "0.1-0.5%": upper end).
 DEFAULT_ADAPTER_FRACTION = 0.005
 
