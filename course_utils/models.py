@@ -15,12 +15,11 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from course_utils import validate
 from course_utils.env import Profile
+from course_utils.presets import DEFAULT_SKIP_MODULES
 
-LABELS = {0: "negative", 1: "positive"}
-# Kept out of 4-bit: the classifier must stay trainable (facts §7); "bert.pooler" (not "pooler") matches
-# bert.pooler.dense, because skip entries match full module names from the start or as suffixes.
-DEFAULT_SKIP_MODULES = ("classifier", "bert.pooler")
+ID2LABEL = {0: "negative", 1: "positive"}
 
 
 def load_tokenizer(model_id: str) -> PreTrainedTokenizerBase:
@@ -33,7 +32,7 @@ def load_classifier(model_id: str, num_labels: int = 2, dtype: torch.dtype = tor
     """A sequence-classification model on `model_id` with a fresh `num_labels` head."""
     if not isinstance(num_labels, int) or num_labels < 2:
         raise ValueError(f"num_labels must be an int >= 2, got {num_labels!r}")
-    labels = LABELS if num_labels == 2 else {i: f"LABEL_{i}" for i in range(num_labels)}
+    labels = ID2LABEL if num_labels == 2 else {i: f"LABEL_{i}" for i in range(num_labels)}
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialized classifier" notice is expected here
     try:
@@ -59,7 +58,7 @@ def nf4_config(compute_dtype: torch.dtype = torch.float32,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute_dtype,
-        llm_int8_skip_modules=list(skip_modules),
+        llm_int8_skip_modules=list(validate.name_list(skip_modules, "skip_modules")),
     )
 
 
@@ -67,7 +66,8 @@ def load_classifier_4bit(model_id: str, num_labels: int = 2, device: str = "cpu"
                          compute_dtype: torch.dtype = torch.float32,
                          skip_modules: Sequence[str] = DEFAULT_SKIP_MODULES) -> PreTrainedModel:
     """A classifier whose Linear layers are bitsandbytes NF4 `Linear4bit`, except `skip_modules`."""
-    device_map = {"": 0} if device.startswith("cuda") else {"": "cpu"}
+    # each process of a multi-GPU run loads onto its own GPU ("cuda:1" -> 1), never all onto GPU 0
+    device_map = {"": torch.device(device).index or 0} if device.startswith("cuda") else {"": "cpu"}
     model = load_classifier(model_id, num_labels=num_labels, dtype=compute_dtype,
                             quantization_config=nf4_config(compute_dtype, skip_modules), device_map=device_map)
     if not quantized_modules(model):

@@ -251,7 +251,8 @@ def press_on_handle(slider, key: str, times: int) -> None:
 def test_lora_sliders_show_the_exact_parameter_count(lab, browser):
     from playwright.sync_api import expect
 
-    from course_utils.params import config_only_model, count_trainable, klue_bert_base_config
+    from course_utils.params import count_trainable
+    from course_utils.presets import config_only_model, klue_bert_base_config
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     url, token, files = lab
@@ -295,7 +296,8 @@ def test_lora_sliders_show_the_exact_parameter_count(lab, browser):
 def test_memory_calculator_shows_the_estimate(lab, browser):
     from playwright.sync_api import expect
 
-    from course_utils.memory import GB, PRESETS, estimate_training_memory
+    from course_utils.memory import GB, estimate_training_memory
+    from course_utils.presets import PRESETS
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     url, token, files = lab

@@ -9,9 +9,10 @@ import torch
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from torch import nn
 
-from course_utils import memory, nf4
+from course_utils import inventory, memory, memory_figures, nf4
 from course_utils.env import make_profile
-from course_utils.memory import GB, estimate_training_memory, inventory_bytes, measure_training_memory
+from course_utils.inventory import inventory_bytes, measure_training_memory
+from course_utils.memory import GB, estimate_training_memory
 from course_utils.models import (
     load_classifier,
     load_classifier_4bit,
@@ -19,6 +20,8 @@ from course_utils.models import (
     load_tokenizer,
     quantized_modules,
 )
+from course_utils.peft_rules import four_bit_module_names
+from course_utils.presets import DEFAULT_SKIP_MODULES, PRESETS, llama_ffn_size, preset_model
 
 TARGETS = ["query", "key", "value", "dense"]
 
@@ -111,7 +114,7 @@ def test_estimate_on_a_meta_model_equals_the_estimate_on_the_loaded_model(tiny_k
     loaded = load_classifier(str(tiny_klue_dir))
     with torch.device("meta"):
         meta = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(tiny_klue_dir))
-    for method in memory.METHODS:
+    for method in memory.MEMORY_METHODS:
         assert estimate_training_memory(meta, method, "bf16") == estimate_training_memory(loaded, method, "bf16")
 
 
@@ -134,7 +137,7 @@ def test_nf4_weight_bytes_equals_what_bitsandbytes_stores():
 def test_which_modules_become_4bit(offline):
     model_id, _ = offline
     base = load_classifier(model_id)
-    names = memory.quantizable_linears(base)
+    names = list(four_bit_module_names(base, DEFAULT_SKIP_MODULES))
     model = load_classifier_4bit(model_id)
     assert names == quantized_modules(model)
     assert len(names) == 6 * 6 and not any("classifier" in n or "pooler" in n for n in names)
@@ -146,12 +149,12 @@ def test_which_modules_become_4bit(offline):
 
 
 def test_presets_have_the_published_sizes():
-    count = {name: sum(p.numel() for p in memory.preset_model(name).parameters()) for name in ("klue/bert-base",
+    count = {name: sum(p.numel() for p in preset_model(name).parameters()) for name in ("klue/bert-base",
                                                                                                 "llama-7b")}
     assert count["klue/bert-base"] == 110_618_882  # facts §5
     assert count["llama-7b"] == 6_738_415_616  # LLaMA-7B
-    assert [memory.llama_ffn_size(d) for d in (4096, 5120, 6656, 8192)] == [11008, 13824, 17920, 22016]
-    assert [memory.PRESETS[f"llama-{s}"].intermediate for s in ("7b", "13b", "33b", "65b")] == [
+    assert [llama_ffn_size(d) for d in (4096, 5120, 6656, 8192)] == [11008, 13824, 17920, 22016]
+    assert [PRESETS[f"llama-{s}"].intermediate for s in ("7b", "13b", "33b", "65b")] == [
         11008, 13824, 17920, 22016]
 
 
@@ -191,10 +194,10 @@ def test_full_finetune_bytes_agrees_with_the_estimator_for_a_bare_count():
     ({"optimizer": "adafactor"}, "optimizer must be one of \\['adamw', 'sgd', 'sgd_momentum'\\]"),
     ({"state_dtype": "fp8"}, "state_dtype must be one of"),
     ({"adapter_dtype": "int4"}, "adapter_dtype must be one of"),
-    ({"r": 0}, "r must be a positive int"),
-    ({"r": -8}, "r must be a positive int"),
+    ({"r": 0}, "r must be an integer >= 1"),
+    ({"r": -8}, "r must be an integer >= 1"),
     ({"blocksize": 100}, "blocksize must be one of"),
-    ({"target_modules": ["nope"]}, "matches no nn.Linear"),
+    ({"target_modules": ["nope"]}, r"refuses target_modules=\['nope'\]"),
 ])
 def test_estimator_rejects_bad_arguments(kwargs, message):
     args = {"model_or_sizes": "klue/bert-base", "method": "lora", **kwargs}
@@ -203,16 +206,18 @@ def test_estimator_rejects_bad_arguments(kwargs, message):
 
 
 @pytest.mark.parametrize("size, message", [
-    (-7 * 10**9, "model_or_sizes must be a positive int"), (0, "model_or_sizes must be a positive int"),
-    ("gpt-5", "model_or_sizes must be one of"), ([1, 2], "model_or_sizes must be an nn.Module"),
+    (-7 * 10**9, "model_or_sizes must be an integer >= 1"), (0, "model_or_sizes must be an integer >= 1"),
+    ("gpt-5", "model_or_sizes must be one of"),
 ])
 def test_estimator_rejects_bad_sizes(size, message):
     with pytest.raises(ValueError, match=message):
         estimate_training_memory(size, "full")
+    with pytest.raises(TypeError, match="model_or_sizes must be an nn.Module"):
+        estimate_training_memory([1, 2], "full")
 
 
 def test_estimator_rejects_negative_or_missing_adapter_size_and_adapted_models(tiny_klue_dir):
-    with pytest.raises(ValueError, match="adapter_params must be a non-negative int"):
+    with pytest.raises(ValueError, match="adapter_params must be an integer >= 0"):
         estimate_training_memory(10**9, "lora", adapter_params=-1)
     with pytest.raises(ValueError, match="adapter_params must be given"):
         estimate_training_memory(10**9, "qlora")
@@ -223,9 +228,9 @@ def test_estimator_rejects_negative_or_missing_adapter_size_and_adapted_models(t
 
 def test_4bit_on_a_model_without_linear_layers_is_a_clear_error(tiny_klue_dir):
     no_linear = nn.Sequential(nn.Embedding(100, 16), nn.LayerNorm(16))
-    with pytest.raises(ValueError, match="no nn.Linear layers left to quantize"):
+    with pytest.raises(ValueError, match="no layer left to quantize to 4-bit"):
         estimate_training_memory(no_linear, "qlora")
-    with pytest.raises(ValueError, match="matches no nn.Linear"):
+    with pytest.raises(ValueError, match="refuses target_modules='all-linear'"):
         estimate_training_memory(no_linear, "lora")
     # the real loader: skipping every Linear leaves nothing to quantize
     with pytest.raises(ValueError, match="no nn.Linear layers left to quantize"):
@@ -234,13 +239,13 @@ def test_4bit_on_a_model_without_linear_layers_is_a_clear_error(tiny_klue_dir):
 
 def test_inventory_rejects_meta_models_and_non_modules():
     with pytest.raises(ValueError, match="meta device"):
-        inventory_bytes(memory.preset_model("klue/bert-base"))
+        inventory_bytes(preset_model("klue/bert-base"))
     with pytest.raises(TypeError, match="nn.Module"):
         inventory_bytes("model")
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        memory.make_optimizer(nn.Linear(2, 2), "lion")
+        inventory.make_optimizer(nn.Linear(2, 2), "lion")
     with pytest.raises(ValueError, match="no trainable parameters"):
-        memory.make_optimizer(nn.Linear(2, 2).requires_grad_(False))
+        inventory.make_optimizer(nn.Linear(2, 2).requires_grad_(False))
 
 
 def test_inventory_counts_shared_storage_once():
@@ -263,7 +268,7 @@ def test_classifier_in_4bit_breaks_get_peft_model(tiny_klue_dir):
 
 
 def test_qlora_figure_shows_the_three_methods_for_7b_and_65b():
-    fig = memory.qlora_figure()
+    fig = memory_figures.qlora_memory_figure()
     assert len(fig.axes) == 2
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert len(labels) == 4 and "QLoRA" in labels[2] and "QLoRA" in labels[3]
@@ -297,7 +302,7 @@ def test_memory_explorer_shows_the_estimators_numbers():
     w.method.value = "qlora"
     assert f"data-bytes='{estimate_training_memory('llama-65b', 'qlora', 'fp32', r=16)['weights_4bit']}'" in w.bar.value
     w.model.value = "klue/bert-base"  # a new model resets the rank to the preset's
-    assert w.rank.value == memory.PRESETS["klue/bert-base"].r == w.state["r"]
+    assert w.rank.value == PRESETS["klue/bert-base"].r == w.state["r"]
     with pytest.raises(ValueError, match="model must be one of"):
         _memory_explorer()(model="gpt-5")
     with pytest.raises(ValueError, match="dtype must be one of"):

@@ -54,12 +54,13 @@ def test_full_finetune_memory_matches_hand_arithmetic():
     assert memory.full_finetune_bytes(10, "bf16", state_dtype="bf16")["total"] == 80
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n_params": 0}, "n_params"), ({"n_params": -5}, "n_params"), ({"n_params": 1.5}, "n_params"),
-    ({"n_params": 10, "weight_dtype": "int8"}, "weight_dtype"), ({"n_params": 10, "state_dtype": "fp8"}, "state_dtype"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"n_params": 0}, ValueError, "n_params"), ({"n_params": -5}, ValueError, "n_params"),
+    ({"n_params": 1.5}, TypeError, "n_params"), ({"n_params": 10, "weight_dtype": "int8"}, ValueError, "weight_dtype"),
+    ({"n_params": 10, "state_dtype": "fp8"}, ValueError, "state_dtype"),
 ])
-def test_full_finetune_memory_rejects_bad_input(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_full_finetune_memory_rejects_bad_input(kwargs, error, message):
+    with pytest.raises(error, match=message):
         memory.full_finetune_bytes(**kwargs)
 
 
