@@ -1,4 +1,4 @@
-"""course_utils.dora: DoRALinear against peft's DoRA layer, the lecture's erratum, ΔM/ΔD, the tracking helper."""
+"""course_utils.dora and peft_interop (DoRA): DoRALinear against peft, merge, zero rows, the lecture erratum."""
 
 from __future__ import annotations
 
@@ -8,24 +8,19 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from datasets import Dataset, DatasetDict
 from matplotlib.figure import Figure
 from peft import LoraConfig, get_peft_model
 from torch import nn
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from transformers import BertConfig
 
-from course_utils.dora import (
-    DoRALinear,
-    LectureDoRALayer,
+from course_utils.dora import DoRALinear, FusedDoRALinear, LectureDoRALayer, dora_architecture_figure
+from course_utils.dora_analysis import (
     effective_weight,
-    figure,
-    layer_weights,
-    magnitude_direction_change,
-    md_correlations,
-    track_magnitude_direction,
 )
 from course_utils.lora import LoRALinear
-from course_utils.params import config_only_model, count_trainable
+from course_utils.params import count_trainable
+from course_utils.peft_interop import dora_from_peft, lora_from_peft
+from course_utils.presets import config_only_model
 
 IN, OUT = 24, 40
 REL_TOL = 1e-5
@@ -34,9 +29,9 @@ REL_TOL = 1e-5
 class OneLinear(nn.Module):
     """The smallest model peft can wrap: one Linear named 'lin'."""
 
-    def __init__(self, bias: bool = True) -> None:
+    def __init__(self, bias: bool = True, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        self.lin = nn.Linear(IN, OUT, bias=bias)
+        self.lin = nn.Linear(IN, OUT, bias=bias, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lin(x)
@@ -54,11 +49,11 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm()).item()
 
 
-def peft_dora_layer(r: int = 4, alpha: float = 8, seed: int = 0, bias: bool = True, **kwargs):
+def peft_dora_layer(r: int = 4, alpha: float = 8, seed: int = 0, bias: bool = True, dtype=torch.float32, **kwargs):
     """A peft DoRA lora.Linear with non-zero B and a magnitude moved away from its init."""
     torch.manual_seed(seed)
     config = LoraConfig(r=r, lora_alpha=alpha, target_modules=["lin"], use_dora=True, **kwargs)
-    layer = get_peft_model(OneLinear(bias), config).base_model.model.lin
+    layer = get_peft_model(OneLinear(bias, dtype), config).base_model.model.lin
     with torch.no_grad():
         layer.lora_B["default"].weight.normal_()
         layer.lora_magnitude_vector["default"].weight.mul_(torch.rand(OUT) + 0.5)
@@ -66,7 +61,7 @@ def peft_dora_layer(r: int = 4, alpha: float = 8, seed: int = 0, bias: bool = Tr
 
 
 def ours_with_weights_of(layer, r: int = 4, alpha: float = 8) -> DoRALinear:
-    """DoRALinear built by hand (not from_peft) on a copy of the same base, with A, B and m copied in."""
+    """DoRALinear built by hand (not dora_from_peft) on a copy of the same base, with A, B and m copied in."""
     ours = DoRALinear(copy.deepcopy(layer.base_layer), r=r, alpha=alpha)
     with torch.no_grad():
         ours.lora_A.weight.copy_(layer.lora_A["default"].weight)
@@ -145,24 +140,59 @@ def test_norm_is_detached():
     assert rel_err(mine[0], attached[0]) > 1e-3
 
 
-def test_from_peft_copies_everything_and_rejects_plain_lora():
+def test_dora_from_peft_copies_everything_and_rejects_plain_lora():
     layer = peft_dora_layer(r=2, alpha=5, lora_dropout=0.1)
-    ours = DoRALinear.from_peft(layer)
+    ours = dora_from_peft(layer)
     assert (ours.r, ours.alpha, ours.scaling) == (2, 5.0, 2.5)
     assert ours.lora_dropout.p == 0.1
     assert torch.equal(ours.magnitude, layer.lora_magnitude_vector["default"].weight)
     assert ours.base_layer is not layer.base_layer
     plain = get_peft_model(OneLinear(), LoraConfig(r=2, target_modules=["lin"])).base_model.model.lin
     with pytest.raises(ValueError, match="use_dora=True"):
-        DoRALinear.from_peft(plain)
+        dora_from_peft(plain)
     with pytest.raises(ValueError, match="use_dora=True"):
-        DoRALinear.from_peft(layer, adapter_name="other")
+        dora_from_peft(layer, adapter_name="other")
+    with pytest.raises(ValueError, match="use_dora=True"):
+        dora_from_peft(nn.Linear(3, 3))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_dora_from_peft_on_half_base_keeps_fp32_adapter_and_matches_peft(dtype, dropout):
+    """peft keeps A, B and m in fp32 on a bf16/fp16 base (autocast_adapter_dtype); so does our copy.
+
+    Storing them in the base dtype (the old bug) gave a 5e-3 forward error; now every output element is within one
+    unit in the last place of peft's (in practice: bit for bit in bf16), and the merged weights agree.
+    """
+    layer = peft_dora_layer(dtype=dtype, seed=12, lora_dropout=dropout)
+    ours = dora_from_peft(layer)
+    assert ours.base_layer.weight.dtype == dtype
+    for mine, theirs in ((ours.lora_A.weight, layer.lora_A["default"].weight),
+                         (ours.lora_B.weight, layer.lora_B["default"].weight),
+                         (ours.magnitude, layer.lora_magnitude_vector["default"].weight)):
+        assert mine.dtype == theirs.dtype == torch.float32 and torch.equal(mine, theirs)
+    x = torch.randn(64, IN, dtype=dtype)
+    for train in (False, True):  # with dropout in training mode: the same seed gives the same mask
+        layer.train(train)
+        ours.train(train)
+        torch.manual_seed(13)
+        ref = layer(x)
+        torch.manual_seed(13)
+        out = ours(x)
+        assert out.dtype == ref.dtype == dtype
+        ulp = torch.finfo(dtype).eps * ref.abs().float().clamp_min(torch.finfo(dtype).tiny)
+        assert ((out.float() - ref.float()).abs() <= ulp).all()
+        assert rel_err(out, ref) <= 1e-4
+    merged_reference = get_peft_model_merged_weight(layer)
+    ours.merge()
+    assert ours.base_layer.weight.dtype == dtype
+    assert rel_err(ours.base_layer.weight, merged_reference) <= 1e-6
 
 
 def test_dropout_path_matches_peft_with_same_mask():
     """With dropout in training mode both apply peft's formula; the same seed gives the same mask."""
     layer = peft_dora_layer(lora_dropout=0.3)
-    ours = DoRALinear.from_peft(layer)
+    ours = dora_from_peft(layer)
     layer.train()
     ours.train()
     x = torch.randn(4, IN)
@@ -176,7 +206,7 @@ def test_init_equals_base_output():
     base = nn.Linear(IN, OUT)
     ours = DoRALinear(copy.deepcopy(base), r=4, alpha=16)
     assert torch.allclose(ours.magnitude, base.weight.norm(dim=1))
-    assert torch.allclose(ours.magnitude_scale(), torch.ones(OUT))
+    assert torch.allclose(ours.magnitude / ours.weight_norm(), torch.ones(OUT))
     x = torch.randn(5, IN)
     assert rel_err(ours(x), base(x)) <= 1e-6
     assert {n for n, p in ours.named_parameters() if p.requires_grad} == {
@@ -204,7 +234,7 @@ def test_is_built_on_lora_linear():
 
 def test_merge_matches_peft_merge_and_unmerge_restores_w0():
     layer = peft_dora_layer()
-    ours = DoRALinear.from_peft(layer)
+    ours = dora_from_peft(layer)
     x = torch.randn(7, IN)
     before = ours(x)
     w0 = ours.base_layer.weight.detach().clone()
@@ -232,7 +262,7 @@ def get_peft_model_merged_weight(layer) -> torch.Tensor:
 
 def test_effective_weight_of_peft_and_ours_equals_merged():
     layer = peft_dora_layer()
-    ours = DoRALinear.from_peft(layer)
+    ours = dora_from_peft(layer)
     merged = get_peft_model_merged_weight(layer)
     assert rel_err(effective_weight(layer), merged) <= REL_TOL
     assert rel_err(effective_weight(ours), merged) <= REL_TOL
@@ -241,10 +271,58 @@ def test_effective_weight_of_peft_and_ours_equals_merged():
         plain.lora_B["default"].weight.normal_()
     lora_w = plain.get_base_layer().weight + plain.get_delta_weight("default")
     assert torch.allclose(effective_weight(plain), lora_w)
-    assert torch.allclose(effective_weight(LoRALinear.from_peft(plain)), lora_w)
+    assert torch.allclose(effective_weight(lora_from_peft(plain)), lora_w)
     assert torch.equal(effective_weight(plain.get_base_layer()), plain.get_base_layer().weight)
     with pytest.raises(ValueError, match="must be an nn.Linear, a peft LoRA/DoRA layer"):
         effective_weight(nn.Conv1d(2, 2, 1))
+
+
+# ----------------------------------------------------------------------------------------------------
+# the bonus fused layer == the readable one
+# ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize(("dropout", "train"), [(0.0, True), (0.3, False), (0.3, True)])
+def test_fused_dora_equals_dora_forward_and_gradients(bias, dropout, train):
+    """FusedDoRALinear computes the same outputs and gradients (with dropout in training it uses DoRALinear's)."""
+    layer = peft_dora_layer(bias=bias, lora_dropout=dropout)
+    readable = dora_from_peft(layer)
+    fused = FusedDoRALinear(copy.deepcopy(readable.base_layer), r=4, alpha=8, dropout=dropout)
+    fused.load_state_dict(readable.state_dict())
+    readable.train(train)
+    fused.train(train)
+    x = torch.randn(3, 5, IN, requires_grad=True)
+    grad_out = torch.randn(3, 5, OUT)
+    torch.manual_seed(14)
+    readable(x).backward(grad_out)
+    expected = [p.grad.clone() for p in (readable.lora_A.weight, readable.lora_B.weight, readable.magnitude, x)]
+    x.grad = None
+    torch.manual_seed(14)
+    out = fused(x)
+    out.backward(grad_out)
+    torch.manual_seed(14)
+    assert out.shape == (3, 5, OUT) and rel_err(out, readable(x)) <= REL_TOL
+    for mine, theirs in zip((fused.lora_A.weight, fused.lora_B.weight, fused.magnitude, x), expected):
+        assert rel_err(mine.grad, theirs) <= REL_TOL
+    fused.merge()
+    fused.eval()
+    readable.eval()  # a merged layer has no dropout: compare with the readable layer in eval mode
+    assert rel_err(fused(x), readable(x)) <= REL_TOL
+
+
+def test_fused_dora_on_bf16_base_with_fp32_adapter():
+    layer = peft_dora_layer(dtype=torch.bfloat16, seed=15)
+    readable = dora_from_peft(layer)
+    fused = FusedDoRALinear(copy.deepcopy(readable.base_layer), r=4, alpha=8)
+    fused.load_state_dict(readable.state_dict())  # the fp32 adapter values (into bf16 parameters) ...
+    for name in ("lora_A", "lora_B"):
+        getattr(fused, name).weight.data = getattr(readable, name).weight.detach().clone()  # ... so keep fp32
+    fused.magnitude.data = readable.magnitude.detach().clone()
+    x = torch.randn(16, IN, dtype=torch.bfloat16)
+    out = fused(x)
+    assert out.dtype == torch.bfloat16
+    assert rel_err(out, layer(x)) <= 2.0**-8  # fused computes W0 x in fp32, peft rounds it to bf16 first
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -252,11 +330,12 @@ def test_effective_weight_of_peft_and_ours_equals_merged():
 # ----------------------------------------------------------------------------------------------------
 
 
-def test_all_zero_row_gives_no_nan():
+@pytest.mark.parametrize("cls", [DoRALinear, FusedDoRALinear])
+def test_all_zero_row_gives_no_nan(cls):
     base = nn.Linear(IN, OUT)
     with torch.no_grad():
         base.weight[3] = 0.0
-    ours = DoRALinear(base, r=4, alpha=8)
+    ours = cls(base, r=4, alpha=8)
     with torch.no_grad():
         ours.lora_B.weight.normal_()
         ours.lora_B.weight[3] = 0.0  # row 3 of W0 + sBA stays exactly zero
@@ -351,9 +430,11 @@ def test_bad_alpha(alpha):
 
 
 def test_bad_base_and_dropout():
-    with pytest.raises(TypeError, match=r"base must be an nn.Linear \(allowed: nn.Linear\)"):
+    with pytest.raises(TypeError, match=r"base must be an instance of Linear \(allowed: Linear\), got Conv1d"):
         DoRALinear(nn.Conv1d(3, 3, 1), r=1, alpha=1)
-    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
+        DoRALinear(nn.Linear(3, 3), r=1, alpha=1, dropout=1.0)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.5"):
         DoRALinear(nn.Linear(IN, OUT), r=2, alpha=2, dropout=1.5)
 
 
@@ -381,129 +462,17 @@ def test_dora_layer_counts_lora_plus_out():
     assert trainable == 3 * (IN + OUT) + OUT
 
 
-# ----------------------------------------------------------------------------------------------------
-# ΔM / ΔD (paper Eq. 3–4)
-# ----------------------------------------------------------------------------------------------------
-
-
-def test_md_pure_magnitude_change():
-    w0 = torch.tensor([[3.0, 4.0], [0.0, 2.0]])  # row norms 5, 2
-    wt = torch.tensor([[6.0, 8.0], [0.0, 1.0]])  # same directions, norms 10, 1
-    delta_m, delta_d = magnitude_direction_change(w0, wt)
-    assert delta_m == pytest.approx((5 + 1) / 2)
-    assert delta_d == pytest.approx(0.0, abs=1e-12)
-
-
-def test_md_pure_direction_change():
-    w0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    wt = torch.tensor([[0.0, 1.0], [0.0, -1.0], [1.0, 1.0]])  # 90°, 180°, unchanged; norms kept
-    delta_m, delta_d = magnitude_direction_change(w0, wt)
-    assert delta_m == pytest.approx(0.0, abs=1e-12)
-    assert delta_d == pytest.approx((1 + 2 + 0) / 3)
-
-
-def test_md_uses_rows_of_out_in_weight():
-    """One magnitude per output feature: a (out, in) = (3, 2) weight averages over 3 rows, not 2 columns."""
-    w0 = torch.ones(3, 2)
-    wt = w0.clone()
-    wt[0] *= 4  # only the first output row grows: its norm goes from √2 to 4√2
-    delta_m, _ = magnitude_direction_change(w0, wt)
-    assert delta_m == pytest.approx(3 * math.sqrt(2) / 3)
-
-
-def test_md_zero_rows_and_bad_input():
-    w0 = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
-    assert magnitude_direction_change(w0, w0) == (0.0, 0.0)
-    assert magnitude_direction_change(w0, torch.tensor([[1.0, 0.0], [1.0, 0.0]]))[1] == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="same shape"):
-        magnitude_direction_change(torch.ones(2, 3), torch.ones(3, 2))
-    with pytest.raises(ValueError, match="2-D"):
-        magnitude_direction_change(torch.ones(3), torch.ones(3))
-    with pytest.raises(TypeError, match="torch.Tensor"):
-        magnitude_direction_change([[1.0]], torch.ones(1, 1))
-
-
-def test_md_correlations():
-    import pandas as pd
-
-    table = pd.DataFrame({"method": ["a"] * 4 + ["b"] * 3, "checkpoint": [1, 1, 2, 2, 1, 1, 1],
-                          "delta_d": [1, 2, 3, 4, 1, 2, 3], "delta_m": [2, 1, 4, 3, 3, 2, 1]})
-    corr = md_correlations(table)
-    assert corr["a"] == pytest.approx(0.6) and corr["b"] == pytest.approx(-1.0)
-    # within each checkpoint of "a" the slope is negative although the overall trend is positive
-    within = md_correlations(table, within_checkpoint=True)
-    assert within["a"] == pytest.approx(-1.0) and within["b"] == pytest.approx(-1.0)
-    with pytest.raises(ValueError, match="lacks columns"):
-        md_correlations(table.drop(columns="delta_m"))
-    with pytest.raises(ValueError, match="needs >= 2"):
-        md_correlations(table.iloc[:5], within_checkpoint=True)
-
-
-# ----------------------------------------------------------------------------------------------------
-# tracking (ΔD, ΔM) during real training on a tiny BERT
-# ----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture()
-def tiny_setup(tiny_klue_dir):
-    """A tiny BERT classifier, its tokenizer and a 24-row train split in the course schema."""
-    torch.manual_seed(0)
-    model = BertForSequenceClassification.from_pretrained(tiny_klue_dir)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_klue_dir)
-    texts = ["영화 정말 최고 ㅋㅋ", "영화 별로 없다 ㅠㅠ", "the movie good !", "the movie bad ."] * 6
-    data = DatasetDict({"train": Dataset.from_dict({"document": texts, "label": [1, 0, 1, 0] * 6})})
-    return model, tokenizer, data
-
-
-def test_track_full_finetuning(tiny_setup):
-    model, tokenizer, data = tiny_setup
-    w0 = {k: v.clone() for k, v in layer_weights(model, "query").items()}
-    table = track_magnitude_direction(model, tokenizer, data, method="full", learning_rate=1e-2, steps=4,
-                                      n_checkpoints=2, batch_size=8, progress=False)
-    assert list(table.columns) == ["method", "checkpoint", "step", "layer", "delta_m", "delta_d", "loss"]
-    assert len(table) == 2 * 2  # 2 query layers × 2 checkpoints
-    assert sorted(table["step"].unique()) == [2, 4]
-    assert (table["delta_d"] > 0).all() and (table["delta_m"] >= 0).all()
-    final = table[table["step"] == 4].set_index("layer")
-    now = layer_weights(model, "query")
-    for name, weight in now.items():
-        delta_m, delta_d = magnitude_direction_change(w0[name], weight)
-        assert final.loc[name, "delta_m"] == pytest.approx(delta_m)
-        assert final.loc[name, "delta_d"] == pytest.approx(delta_d)
-
-
-@pytest.mark.parametrize("use_dora", [False, True])
-def test_track_peft_models(tiny_setup, use_dora):
-    model, tokenizer, data = tiny_setup
-    peft_model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=2, lora_alpha=4,
-                                                  target_modules=["query", "value"], use_dora=use_dora))
-    before = layer_weights(peft_model, "query")
-    assert set(before) == {f"bert.encoder.layer.{i}.attention.self.query" for i in range(2)}
-    table = track_magnitude_direction(peft_model, tokenizer, data, method="dora" if use_dora else "lora",
-                                      learning_rate=5e-2, steps=3, n_checkpoints=3, batch_size=8,
-                                      progress=False)
-    assert sorted(table["checkpoint"].unique()) == [1, 2, 3]
-    assert (table["delta_d"] > 0).all()
-    assert table["loss"].notna().all()
-
-
-def test_track_bad_input(tiny_setup):
-    model, tokenizer, data = tiny_setup
-    with pytest.raises(ValueError, match=r"n_checkpoints must be <= steps \(allowed: 1..2\)"):
-        track_magnitude_direction(model, tokenizer, data, method="x", learning_rate=1e-3, steps=2, n_checkpoints=3)
-    with pytest.raises(ValueError, match="steps must be an int >= 1"):
-        track_magnitude_direction(model, tokenizer, data, method="x", learning_rate=1e-3, steps=0)
-    with pytest.raises(ValueError, match="learning_rate must be a finite number > 0"):
-        track_magnitude_direction(model, tokenizer, data, method="x", learning_rate=0.0)
-    with pytest.raises(ValueError, match="target='nothing' matches no module"):
-        layer_weights(model, "nothing")
-    model.requires_grad_(False)
-    with pytest.raises(ValueError, match="nothing to train"):
-        track_magnitude_direction(model, tokenizer, data, method="x", learning_rate=1e-3)
-
-
-def test_figure_is_a_figure():
-    fig = figure()
+def test_dora_architecture_figure_is_a_figure():
+    fig = dora_architecture_figure()
     assert isinstance(fig, Figure)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "(out,)" in texts and "(out, in)" in texts and "(r, in)" in texts
+
+
+def test_dora_linear_stays_teaching_sized():
+    """Notebook 02 shows DoRALinear's whole source (show_source): the speed path lives in FusedDoRALinear instead."""
+    import inspect
+
+    source = inspect.getsource(DoRALinear)
+    assert len(source.splitlines()) <= 60
+    assert "addmm_" not in source and "addcmul" not in source

@@ -1,4 +1,4 @@
-"""course_utils.lora: LoRALinear against peft's lora.Linear, merge/unmerge, dropout, init, SVD energy."""
+"""course_utils.lora, peft_interop (LoRA), svd_energy: LoRALinear and inject_lora against peft, SVD energy."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from archs import build
 from peft import LoraConfig, get_peft_model
 from torch import nn
-from transformers import BertConfig
+from transformers import (
+    BertConfig,
+)
 
-from course_utils.lora import LoRALinear, inject_lora, rank_for_energy, singular_value_energy
-from course_utils.params import config_only_model, count_trainable
+from course_utils.lora import LoRALinear, inject_lora
+from course_utils.params import count_trainable
+from course_utils.peft_interop import lora_from_peft
+from course_utils.presets import config_only_model
+from course_utils.svd_energy import energy_figure, rank_for_energy, singular_value_energy
 
 IN, OUT = 24, 40
 #: bf16 has an 8-bit significand: unit roundoff u = 2**-8 ≈ 3.9e-3. Our bf16 layer rounds A·x, B·(A·x) and
@@ -51,7 +57,7 @@ def peft_layer(r: int, alpha: float, dtype=torch.float32, seed: int = 0, **kwarg
 
 
 def ours_with_weights_of(layer, r: int, alpha: float, **kwargs) -> LoRALinear:
-    """LoRALinear built by hand (not from_peft): same W0, b, A, B copied in, adapters in the base dtype."""
+    """LoRALinear built by hand (not lora_from_peft): same W0, b, A, B copied in, adapters in the base dtype."""
     ours = LoRALinear(copy.deepcopy(layer.base_layer), r=r, alpha=alpha, **kwargs)
     with torch.no_grad():
         ours.lora_A.weight.copy_(layer.lora_A["default"].weight)
@@ -75,9 +81,9 @@ def test_fp32_matches_peft(r, alpha, use_rslora):
     assert rel_err(ours.delta_weight(), layer.get_delta_weight("default")) <= 1e-6
 
 
-def test_from_peft_copies_everything():
+def test_lora_from_peft_copies_everything():
     layer = peft_layer(4, 12, lora_dropout=0.25)
-    ours = LoRALinear.from_peft(layer)
+    ours = lora_from_peft(layer)
     assert (ours.r, ours.alpha, ours.scaling, ours.lora_dropout.p) == (4, 12.0, 3.0, 0.25)
     assert ours.lora_A.weight.shape == (4, IN) and ours.lora_B.weight.shape == (OUT, 4)
     ours.eval()
@@ -88,14 +94,20 @@ def test_from_peft_copies_everything():
     assert not torch.equal(ours.base_layer.weight, layer.base_layer.weight)
 
 
-def test_from_peft_rejects_dora_and_non_lora():
+def test_lora_from_peft_rejects_dora_non_lora_merged_and_unknown_adapter():
     torch.manual_seed(0)
     config = LoraConfig(r=2, target_modules=["lin"], use_dora=True)
     dora = get_peft_model(OneLinear(), config).base_model.model.lin
     with pytest.raises(ValueError, match="DoRA"):
-        LoRALinear.from_peft(dora)
+        lora_from_peft(dora)
     with pytest.raises(ValueError, match="peft_layer must be a peft LoRA Linear"):
-        LoRALinear.from_peft(nn.Linear(3, 3))
+        lora_from_peft(nn.Linear(3, 3))
+    layer = peft_layer(2, 4)
+    with pytest.raises(ValueError, match=r"adapter_name must be one of \['default'\], got 'other'"):
+        lora_from_peft(layer, adapter_name="other")
+    layer.merge()
+    with pytest.raises(ValueError, match="peft_layer is merged"):
+        lora_from_peft(layer)
 
 
 def test_bf16_matches_peft_within_tolerance():
@@ -113,10 +125,10 @@ def test_bf16_matches_peft_within_tolerance():
     w = ours.base_layer.weight.float() + 3.0 * ours.lora_B.weight.float() @ ours.lora_A.weight.float()
     exact = x.float() @ w.T + ours.base_layer.bias.float()
     assert rel_err(out, exact) <= BF16_REL_TOL and rel_err(ref, exact) <= BF16_REL_TOL
-    # and from_peft (fp32 adapters, like peft) reproduces peft bit for bit
-    assert torch.equal(LoRALinear.from_peft(layer)(x), ref)
+    # and lora_from_peft (fp32 adapters, like peft) reproduces peft bit for bit
+    assert torch.equal(lora_from_peft(layer)(x), ref)
     # adapter_dtype=bf16 gives the same all-bf16 layer as the hand-built one
-    as_bf16 = LoRALinear.from_peft(layer, adapter_dtype=torch.bfloat16)
+    as_bf16 = lora_from_peft(layer, adapter_dtype=torch.bfloat16)
     assert as_bf16.lora_B.weight.dtype == torch.bfloat16
     assert torch.equal(as_bf16(x), out)
 
@@ -139,6 +151,38 @@ def test_merge_matches_peft_merge():
     ours.merge()
     layer.merge()
     assert rel_err(ours.base_layer.weight, layer.base_layer.weight) <= 1e-6
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_lora_from_peft_on_half_base_keeps_fp32_adapters_and_matches_peft(dtype, dropout):
+    """peft keeps A and B in fp32 on a bf16/fp16 base; our copy keeps them too, so forward and merge match peft."""
+    layer = peft_layer(4, 8, dtype=dtype, seed=8, lora_dropout=dropout)
+    ours = lora_from_peft(layer)
+    assert ours.base_layer.weight.dtype == dtype
+    assert ours.lora_A.weight.dtype == ours.lora_B.weight.dtype == layer.lora_B["default"].weight.dtype == torch.float32
+    x = torch.randn(64, IN, dtype=dtype)
+    for train in (False, True):  # with dropout in training mode: the same seed gives the same mask
+        layer.train(train)
+        ours.train(train)
+        torch.manual_seed(9)
+        ref = layer(x)
+        torch.manual_seed(9)
+        out = ours(x)
+        # one 1-ulp difference in a single element would already exceed 1e-6: this is bit for bit in practice
+        assert out.dtype == ref.dtype == dtype and rel_err(out, ref) <= 1e-6
+    w0 = layer.base_layer.weight.detach().clone()
+    exact = w0.double() + (layer.lora_B["default"].weight @ layer.lora_A["default"].weight).double() * 2.0
+    peft_merged = copy.deepcopy(layer)
+    peft_merged.merge()
+    ours.merge()
+    assert ours.base_layer.weight.dtype == dtype
+    assert rel_err(ours.base_layer.weight, peft_merged.base_layer.weight) <= 1e-6
+    ours.unmerge()
+    # two roundings to the half dtype (merge, unmerge): |W - W0| <= u·(|W0 + ΔW| + |W0|), u = eps / 2
+    u = torch.finfo(dtype).eps / 2
+    bound = 1.01 * u * (exact.abs() + w0.double().abs()) + 1e-12
+    assert ((ours.base_layer.weight.double() - w0.double()).abs() <= bound).all()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -255,11 +299,15 @@ def test_bad_alpha(alpha):
         LoRALinear(nn.Linear(IN, OUT), r=2, alpha=alpha)
 
 
-def test_bad_dropout_and_base():
-    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
-        LoRALinear(nn.Linear(IN, OUT), r=2, alpha=2, dropout=1.0)
-    with pytest.raises(TypeError, match="base must be an nn.Linear"):
+def test_bad_rank_type_dropout_and_base():
+    with pytest.raises(TypeError, match="r must be an integer in 1..24"):
+        LoRALinear(nn.Linear(IN, OUT), r=2.0, alpha=2)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.5"):
+        LoRALinear(nn.Linear(IN, OUT), r=2, alpha=2, dropout=1.5)
+    with pytest.raises(TypeError, match=r"base must be an instance of Linear \(allowed: Linear\), got Conv1d"):
         LoRALinear(nn.Conv1d(3, 3, 1), r=1, alpha=1)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
+        LoRALinear(nn.Linear(3, 3), r=1, alpha=1, dropout=1.0)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -267,10 +315,15 @@ def test_bad_dropout_and_base():
 # ----------------------------------------------------------------------------------------------------
 
 
+def tiny_bert_config() -> BertConfig:
+    """A 2-layer BERT with hidden 32."""
+    return BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=64, max_position_embeddings=64)
+
+
 def test_inject_lora_tiny_bert():
     torch.manual_seed(6)
-    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = tiny_bert_config()
     model = config_only_model(config, device="cpu").eval()
     expected_trainable = count_trainable(model, r=4, target_modules=["query", "value"], task_type=None)[0]
     ids = torch.randint(0, 100, (2, 9))
@@ -281,6 +334,75 @@ def test_inject_lora_tiny_bert():
     assert torch.equal(model(input_ids=ids).logits, before)  # B = 0: the adapted model starts as the base
     with pytest.raises(ValueError, match="r must satisfy"):
         inject_lora(config_only_model(config), ["query"], r=64, alpha=8)
+
+
+def _adapted_by_peft(model: nn.Module) -> dict[str, nn.Module]:
+    """peft's LoRA layers of a peft model, keyed by their name in the base model."""
+    from peft.tuners.lora import LoraLayer
+
+    return {name.removeprefix("base_model.model."): module for name, module in model.named_modules()
+            if isinstance(module, LoraLayer)}
+
+
+@pytest.mark.parametrize(("arch", "targets", "expected"), [
+    ("llama", "all-linear", 2 * 7),  # q,k,v,o + gate,up,down per block; the tied lm_head is left alone
+    ("roberta", r".*\.(query|value)", 2 * 2),  # a string is one regex over the whole name, as in peft
+    ("roberta", "all-linear", 2 * 6 + 2),  # without a task type the head's two Linears are adapted too
+    ("distilbert", ["q_lin", "v_lin", "lin2"], 2 * 3),
+])
+def test_inject_lora_matches_peft_beyond_bert(arch, targets, expected):
+    """Same layers as get_peft_model adapts, and with peft's A and B copied in, the same logits."""
+    torch.manual_seed(10)
+    base = build(arch, device="cpu").eval()
+    if arch == "llama":
+        assert base.lm_head.weight is base.model.embed_tokens.weight
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    names = inject_lora(ours, targets, r=2, alpha=6)  # r <= 2: RoBERTa's head ends in a 32 → 2 Linear
+    peft_model = get_peft_model(theirs, LoraConfig(r=2, lora_alpha=6, target_modules=targets)).eval()
+    peft_layers = _adapted_by_peft(peft_model)
+    assert names == list(peft_layers) and len(names) == expected
+    with torch.no_grad():
+        for name in names:
+            layer = peft_layers[name]
+            layer.lora_B["default"].weight.normal_(std=0.1)
+            ours.get_submodule(name).lora_A.weight.copy_(layer.lora_A["default"].weight)
+            ours.get_submodule(name).lora_B.weight.copy_(layer.lora_B["default"].weight)
+    trainable = {n for n, p in ours.named_parameters() if p.requires_grad}
+    assert trainable == {f"{n}.lora_{ab}.weight" for n in names for ab in "AB"}
+    ids = torch.randint(2, 64, (2, 11))
+    with torch.no_grad():
+        out, ref = ours(input_ids=ids).logits, peft_model(input_ids=ids).logits
+    assert rel_err(out, ref) <= 1e-6 and rel_err(out, base(input_ids=ids).logits) > 1e-4  # B ≠ 0 matters
+
+
+@pytest.mark.parametrize("targets", [["c_attn"], "all-linear"])
+def test_inject_lora_names_gpt2_conv1d(targets):
+    """GPT-2's attention and MLP layers are transformers' Conv1D, not nn.Linear: a clear error, model unchanged."""
+    model = build("gpt2", device="cpu")
+    with pytest.raises(ValueError, match=r"matches 'transformer\.h\.0\.attn\.c_attn', a Conv1D; .*nn\.Linear"):
+        inject_lora(model, targets, r=2, alpha=4)
+    assert all(p.requires_grad for p in model.parameters())
+    assert not any(isinstance(m, LoRALinear) for m in model.modules())
+
+
+def test_inject_lora_string_where_a_list_is_meant():
+    """peft reads a string as one regex over the whole name: "query" matches nothing, and the error says why."""
+    model = config_only_model(tiny_bert_config(), device="cpu")
+    with pytest.raises(ValueError, match=r"(?s)query.*not found.*pass a list, e\.g\. \['query'\]"):
+        inject_lora(model, "query", r=2, alpha=4)
+    assert all(p.requires_grad for p in model.parameters())  # nothing was changed
+    with pytest.raises(TypeError, match="must contain non-empty strings"):
+        inject_lora(model, ["query", 3], r=2, alpha=4)
+
+
+def test_inject_lora_checks_everything_before_changing_the_model():
+    model = config_only_model(tiny_bert_config(), device="cpu")
+    with pytest.raises(ValueError, match="alpha must be a finite number > 0"):
+        inject_lora(model, ["query"], r=2, alpha=0)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        inject_lora(model, ["query"], r=2, alpha=4, dropout=1.0)
+    assert all(p.requires_grad for p in model.parameters())
+    assert not any(isinstance(m, LoRALinear) for m in model.modules())
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -319,8 +441,6 @@ def test_singular_value_energy_bad_input():
 
 
 def test_energy_figure():
-    from course_utils.lora import energy_figure
-
     low = singular_value_energy(torch.randn(32, 2) @ torch.randn(2, 32))
     fig = energy_figure({"low rank": low, "random": singular_value_energy(torch.randn(32, 32))}, max_rank=16)
     ax = fig.axes[0]
@@ -328,3 +448,10 @@ def test_energy_figure():
     assert "low rank (r=8: 100%)" in [t.get_text() for t in ax.get_legend().get_texts()]
     with pytest.raises(ValueError, match="curves must contain"):
         energy_figure({})
+
+
+def test_lora_linear_stays_teaching_sized():
+    """Notebook 01 shows LoRALinear's whole source (show_source): keep it at the scale of a textbook listing."""
+    import inspect
+
+    assert len(inspect.getsource(LoRALinear).splitlines()) <= 60
