@@ -6,8 +6,10 @@ import html
 import math
 
 import ipywidgets as widgets
+import torch
 from torch import nn
 
+from . import nf4, quant_study, validate
 from .params import adapter_size_mb, count_trainable, lora_breakdown
 
 __all__ = ["LoraExplorer", "lora_explorer"]
@@ -173,7 +175,7 @@ class MemoryExplorer(widgets.VBox):
 
     The numbers are :func:`course_utils.memory.estimate_training_memory` (activations excluded). Child widgets are
     attributes so tests and students can drive it from Python: ``model`` (``Dropdown`` of
-    :data:`course_utils.memory.PRESETS`), ``method`` and ``dtype`` (``ToggleButtons``), ``rank`` (``IntSlider``),
+    :data:`course_utils.presets.PRESETS`), ``method`` and ``dtype`` (``ToggleButtons``), ``rank`` (``IntSlider``),
     ``bar`` and ``total`` (``HTML``). ``state`` holds the last estimate (``parts`` in bytes, ``total_gb``, ...).
 
     Args:
@@ -185,12 +187,13 @@ class MemoryExplorer(widgets.VBox):
 
     def __init__(self, model: str = "llama-7b", method: str = "qlora", dtype: str = "bf16",
                  r: int | None = None) -> None:
-        from .memory import BYTES_PER_ELEMENT, METHODS, PRESETS
+        from .memory import BYTES_PER_ELEMENT, MEMORY_METHODS
+        from .presets import PRESETS
 
         if model not in PRESETS:
             raise ValueError(f"model must be one of {sorted(PRESETS)}, got {model!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+        if method not in MEMORY_METHODS:
+            raise ValueError(f"method must be one of {list(MEMORY_METHODS)}, got {method!r}")
         if dtype not in BYTES_PER_ELEMENT:
             raise ValueError(f"dtype must be one of {sorted(BYTES_PER_ELEMENT)}, got {dtype!r}")
         r = PRESETS[model].r if r is None else r
@@ -219,7 +222,7 @@ class MemoryExplorer(widgets.VBox):
 
     def _on_model(self, change: dict) -> None:
         """Observer: a new model resets the rank to that preset's usual rank, then redraws."""
-        from .memory import PRESETS
+        from .presets import PRESETS
 
         with self.hold_trait_notifications():
             self.rank.unobserve(self._on_change, names="value")
@@ -272,3 +275,80 @@ def memory_explorer(**kwargs) -> MemoryExplorer:
 
 
 __all__ += ["MemoryExplorer", "memory_explorer"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# NF4 blocksize explorer (blocksize, double quant -> bits per parameter and error)
+# ----------------------------------------------------------------------------------------------------
+
+
+class BlocksizeExplorer(widgets.VBox):
+    """Blocksize dropdown and double-quant checkbox with a live readout of NF4 bits/param and error.
+
+    Child widgets are attributes so tests can drive it from Python: ``blocksize`` (``Dropdown``),
+    ``double_quant`` (``Checkbox``), ``readout`` and ``table`` (``HTML``). ``state`` holds the last numbers.
+
+    Args:
+        x (`torch.Tensor`, *optional*): weights to measure the error on. Defaults to 65,536 N(0, 1) values.
+        blocksize (`int`): initial blocksize, one of ``nf4.ALLOWED_BLOCKSIZES``. Defaults to 64.
+        double_quant (`bool`): initial double-quant setting. Defaults to True.
+    """
+
+    def __init__(self, x: torch.Tensor | None = None, blocksize: int = 64, double_quant: bool = True) -> None:
+        validate.int_choice(blocksize, nf4.ALLOWED_BLOCKSIZES, "blocksize")
+        if x is None:
+            x = torch.randn(65536, generator=torch.Generator().manual_seed(0))
+        self.x = validate.float_tensor(x).detach()
+        self._mse: dict[tuple[int, bool], float] = {}
+        self.blocksize = widgets.Dropdown(options=list(nf4.ALLOWED_BLOCKSIZES), value=blocksize,
+                                          description="blocksize")
+        self.double_quant = widgets.Checkbox(value=double_quant, description="이중 양자화 (DQ)", indent=False)
+        self.readout = widgets.HTML()
+        self.table = widgets.HTML()
+        self.state: dict = {}
+        for w in (self.blocksize, self.double_quant):
+            w.observe(self._on_change, names="value")
+        super().__init__([widgets.HTML("<b>NF4 blocksize 탐색기</b>"),
+                          widgets.HBox([self.blocksize, self.double_quant]), self.readout, self.table])
+        self.update()
+
+    def _on_change(self, change: dict) -> None:
+        """Observer: recompute on any change."""
+        self.update()
+
+    def mse(self, blocksize: int, double_quant: bool) -> float:
+        """MSE of the NF4 (+DQ) round trip of ``x`` at this blocksize (cached)."""
+        key = (blocksize, double_quant)
+        if key not in self._mse:
+            self._mse[key] = quant_study.quantization_mse(self.x, "nf4+dq" if double_quant else "nf4", blocksize)
+        return self._mse[key]
+
+    def update(self) -> None:
+        """Recompute bits/param and error; redraw ``readout`` and ``table``."""
+        bs, dq = self.blocksize.value, bool(self.double_quant.value)
+        bits = nf4.bits_per_parameter(bs, dq)
+        self.state = {"blocksize": bs, "double_quant": dq, "bits": bits, "overhead": bits - 4,
+                      "mse": self.mse(bs, dq)}
+        self.readout.value = (f"<b>blocksize {bs}{' + DQ' if dq else ''}: {bits:.6g} bits/param</b> "
+                              f"(4비트 코드 + 스케일 {bits - 4:.6g}비트) · MSE {self.state['mse']:.4g}")
+        rows = []
+        for b in nf4.ALLOWED_BLOCKSIZES:
+            mark = " style='font-weight:bold'" if b == bs else ""
+            rows.append(f"<tr{mark}><td>{b}</td><td>{nf4.bits_per_parameter(b, dq):.6g}</td>"
+                        f"<td>{self.mse(b, dq):.4g}</td></tr>")
+        head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>"
+                       for c in ("blocksize", "bits/param", "MSE"))
+        self.table.value = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def blocksize_explorer(x: torch.Tensor | None = None, **kwargs) -> BlocksizeExplorer:
+    """A blocksize dropdown (32 … 4096) and DQ checkbox showing NF4 bits/param and MSE on `x` live.
+
+    Args:
+        x (`torch.Tensor`, *optional*): weights to measure the error on.
+        **kwargs: passed to :class:`BlocksizeExplorer` (``blocksize``, ``double_quant``).
+    """
+    return BlocksizeExplorer(x, **kwargs)
+
+
+__all__ += ["BlocksizeExplorer", "blocksize_explorer"]

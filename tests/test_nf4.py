@@ -1,4 +1,5 @@
-"""course_utils.nf4 against bitsandbytes, bit for bit: codebook, quantize, dequantize, double quantization."""
+"""course_utils.nf4 (reference) and nf4_fast against bitsandbytes, bit for bit: codebook, quantize, dequantize,
+double quantization; and the studies of course_utils.quant_study."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 import torch
 from bitsandbytes.backends.default import ops as bnb_default_ops
 
-from course_utils import nf4
+from course_utils import nf4, nf4_fast, quant_study
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
-QUANTIZERS = [nf4.quantize_nf4_reference, nf4.quantize_nf4]
+QUANTIZERS = [nf4.quantize_nf4_reference, nf4_fast.quantize_nf4]
+DEQUANTIZERS = [nf4.dequantize_nf4_reference, nf4_fast.dequantize_nf4]
 
 
 def bnb_quantize(x: torch.Tensor, blocksize: int = 64, **kwargs):
@@ -104,29 +106,21 @@ def test_midpoints_equal_cuda_thresholds():
 
 
 def test_bucket_tables_have_one_midpoint_in_15_buckets():
-    lut, threshold = nf4._nf4_bucket_tables()
+    lut, threshold = nf4_fast.bucket_tables()
     assert lut.shape == threshold.shape == (65536,)
     assert int(torch.isfinite(threshold).sum()) == 15
     assert torch.equal(threshold[torch.isfinite(threshold)].sort().values, nf4.nf4_midpoints())
 
 
 def test_fp4_and_int4_grids_equal_bitsandbytes_tables():
-    assert torch.equal(nf4.fp4_grid(), torch.unique(F.get_4bit_type("fp4", device="cpu")))
+    assert torch.equal(quant_study.fp4_grid(), torch.unique(F.get_4bit_type("fp4", device="cpu")))
     # bnb's get_4bit_type("int4") fails in 0.50.2 (an integer tensor divided in place): the levels are k/7
-    int4 = nf4.int4_grid()
+    int4 = quant_study.int4_grid()
     assert int4.numel() == 15 and torch.equal(int4, -int4.flip(0)) and torch.equal(int4 * 7, int4.mul(7).round())
 
 
 def test_dynamic_map_equals_bitsandbytes():
     assert torch.equal(nf4.dynamic_map(), F.create_dynamic_map())
-
-
-def test_reciprocal_equals_one_over():
-    """The fast kernel uses torch.reciprocal; bitsandbytes writes 1.0 / absmax. Same bits, incl. tiny values."""
-    g = torch.Generator().manual_seed(3)
-    x = torch.cat([torch.rand(100_000, generator=g) * 10.0 ** torch.randint(-38, 38, (100_000,), generator=g),
-                   torch.tensor([1e-38, 1.1754944e-38, 3.4e38])])
-    assert torch.equal(torch.reciprocal(x), 1.0 / x)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -148,11 +142,11 @@ def test_quantize_bit_exact_random_shapes(quantize, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_fast_equals_reference_on_many_chunks_and_threads(dtype, monkeypatch):
-    monkeypatch.setattr(nf4, "_WORKERS", 2)  # exercise the threaded path even on a 1-thread runner
+def test_fast_equals_reference_on_many_chunks(dtype):
     x = random_tensor((301, 1031), dtype, seed=7)  # 310,331 values: many chunks, a trailing partial block
+    assert x.numel() > 10 * nf4_fast.CHUNK
     for blocksize in (32, 4096):
-        fast = nf4.quantize_nf4(x, blocksize)
+        fast = nf4_fast.quantize_nf4(x, blocksize)
         assert torch.equal(fast[0], nf4.quantize_nf4_reference(x, blocksize)[0])
         bnb_packed, state = bnb_quantize(x, blocksize)
         assert torch.equal(fast[0], bnb_packed) and torch.equal(fast[1], state.absmax)
@@ -170,7 +164,8 @@ def test_all_zero_blocks(quantize):
     assert bool((packed[32:64] == 0x77).all()) and bool((packed[96:] == 0x77).all())
     zeros = torch.zeros(7)
     assert torch.equal(quantize(zeros, 64)[0], bnb_quantize(zeros, 64)[0])
-    assert torch.equal(nf4.dequantize_nf4(packed, absmax, x.shape, 64)[64:128], torch.zeros(64))
+    for dequantize in DEQUANTIZERS:
+        assert torch.equal(dequantize(packed, absmax, x.shape, 64)[64:128], torch.zeros(64))
 
 
 def on_midpoint_inputs(tail: bool, absmax: float) -> torch.Tensor:
@@ -222,12 +217,15 @@ def test_packing_high_nibble_first_and_odd_padding(quantize):
 
 
 def test_non_contiguous_input_is_flattened_row_major():
-    x = torch.randn(96, 130).t()  # (130, 96), not contiguous
-    assert not x.is_contiguous()
-    for quantize in QUANTIZERS:
-        packed, absmax = quantize(x, 64)
-        bnb_packed, state = bnb_quantize(x, 64)
-        assert torch.equal(packed, bnb_packed) and torch.equal(absmax, state.absmax)
+    transposed = torch.randn(96, 130).t()  # (130, 96)
+    strided = torch.randn(2 * 70_000 + 6)[::2]  # 1-D with stride 2, several chunks
+    columns = torch.randn(300, 200).bfloat16()[:, ::3]
+    for x in (transposed, strided, columns):
+        assert not x.is_contiguous()
+        for quantize in QUANTIZERS:
+            packed, absmax = quantize(x, 64)
+            bnb_packed, state = bnb_quantize(x, 64)
+            assert torch.equal(packed, bnb_packed) and torch.equal(absmax, state.absmax)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -246,8 +244,8 @@ def test_dequantize_equals_bitsandbytes_public_api(dtype):
              ((96,), 32), ((3, 1024), 1024), ((1030,), 512)]
     for k, (shape, blocksize) in enumerate(cases):
         x = random_tensor(shape, dtype, seed=100 + k)
-        packed, absmax = nf4.quantize_nf4(x, blocksize)
-        ours = nf4.dequantize_nf4(packed, absmax, x.shape, blocksize, dtype)
+        packed, absmax = nf4_fast.quantize_nf4(x, blocksize)
+        ours = nf4_fast.dequantize_nf4(packed, absmax, x.shape, blocksize, dtype)
         bnb_packed, state = bnb_quantize(x, blocksize)
         theirs = F.dequantize_4bit(bnb_packed, state)
         assert ours.shape == x.shape and ours.dtype == dtype
@@ -256,13 +254,12 @@ def test_dequantize_equals_bitsandbytes_public_api(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_dequantize_equals_bitsandbytes_kernel_any_shape(dtype, monkeypatch):
-    """Every shape (odd, partial blocks, blocks spanning rows) against bnb's flat pure-PyTorch kernel."""
-    monkeypatch.setattr(nf4, "_WORKERS", 2)
+def test_dequantize_equals_bitsandbytes_kernel_any_shape(dtype):
+    """Every shape (odd, partial blocks, blocks spanning rows, many chunks) against bnb's flat pure-PyTorch kernel."""
     for k, (shape, blocksize) in enumerate(random_cases(seed=11, count=24) + [((301, 1031), 64)]):
         x = random_tensor(shape, dtype, seed=200 + k)
-        packed, absmax = nf4.quantize_nf4(x, blocksize)
-        ours = nf4.dequantize_nf4(packed, absmax, shape, blocksize, dtype)
+        packed, absmax = nf4_fast.quantize_nf4(x, blocksize)
+        ours = nf4_fast.dequantize_nf4(packed, absmax, shape, blocksize, dtype)
         assert torch.equal(ours, bnb_default_dequantize(packed, absmax, shape, blocksize, dtype)), shape
         assert torch.equal(ours, nf4.dequantize_nf4_reference(packed, absmax, shape, blocksize, dtype))
 
@@ -275,8 +272,8 @@ def test_dequantize_agrees_with_bitsandbytes_wherever_bnb_agrees_with_itself():
     """
     for shape, blocksize in [((10, 96), 64), ((64, 64), 128), ((3, 100), 64)]:
         x = random_tensor(shape, torch.float32, seed=5)
-        packed, absmax = nf4.quantize_nf4(x, blocksize)
-        ours = nf4.dequantize_nf4(packed, absmax, shape, blocksize)
+        packed, absmax = nf4_fast.quantize_nf4(x, blocksize)
+        ours = nf4_fast.dequantize_nf4(packed, absmax, shape, blocksize)
         flat = bnb_default_dequantize(packed, absmax, shape, blocksize, torch.float32)
         public = F.dequantize_4bit(*bnb_quantize(x, blocksize)).reshape(shape)
         assert torch.equal(ours, flat)
@@ -286,8 +283,8 @@ def test_dequantize_agrees_with_bitsandbytes_wherever_bnb_agrees_with_itself():
 
 def test_round_trip_error_is_bounded_by_half_a_bucket():
     x = torch.randn(4096, 64)
-    packed, absmax = nf4.quantize_nf4(x)
-    y = nf4.dequantize_nf4(packed, absmax, x.shape)
+    packed, absmax = nf4_fast.quantize_nf4(x)
+    y = nf4_fast.dequantize_nf4(packed, absmax, x.shape)
     gaps = (nf4.nf4_codebook()[1:] - nf4.nf4_codebook()[:-1]).max()
     per_block = (y - x).abs().reshape(-1, 64).amax(dim=1)
     assert bool((per_block <= absmax * gaps / 2 * (1 + 1e-6)).all())
@@ -304,7 +301,8 @@ def test_double_quant_equals_bitsandbytes_state(dtype):
     for k, n in enumerate([64, 1000, 64 * 256, 64 * 256 + 1, 200_003]):
         blocksize = nf4.ALLOWED_BLOCKSIZES[k % 3]
         x = (torch.randn(n, generator=g) * (k + 1) * 0.01).to(dtype)
-        packed, absmax = nf4.quantize_nf4(x, blocksize)
+        packed, absmax = nf4_fast.quantize_nf4(x, blocksize)
+        assert torch.equal(absmax, nf4.quantize_nf4_reference(x, blocksize)[1])
         qabsmax, absmax2, offset = nf4.double_quantize(absmax)
         bnb_packed, state = bnb_quantize(x, blocksize, compress_statistics=True)
         assert torch.equal(packed, bnb_packed)  # NF4 codes do not depend on DQ
@@ -316,13 +314,13 @@ def test_double_quant_equals_bitsandbytes_state(dtype):
         restored = nf4.dequantize_absmax(qabsmax, absmax2, offset)
         assert torch.equal(restored, F.dequantize_blockwise(state.absmax, state.state2) + state.offset)
         if n % 2 == 0:  # odd lengths would send bnb through torch.compile
-            ours = nf4.dequantize_nf4(packed, restored, (n,), blocksize, dtype)
+            ours = nf4_fast.dequantize_nf4(packed, restored, (n,), blocksize, dtype)
             assert torch.equal(ours, F.dequantize_4bit(bnb_packed, state).reshape(-1))
 
 
 def test_double_quant_constant_absmax_block_stores_zero():
     x = torch.ones(64 * 300)  # every absmax is 1 → mean-subtracted absmax is all zeros
-    qabsmax, absmax2, offset = nf4.double_quantize(nf4.quantize_nf4(x)[1])
+    qabsmax, absmax2, offset = nf4.double_quantize(nf4.quantize_nf4_reference(x)[1])
     _, state = bnb_quantize(x, 64, compress_statistics=True)
     assert torch.equal(qabsmax, state.absmax) and torch.equal(absmax2, state.state2.absmax)
     assert bool((absmax2 == 0).all()) and float(offset) == 1.0
@@ -331,7 +329,7 @@ def test_double_quant_constant_absmax_block_stores_zero():
 
 def test_double_quant_error_is_small():
     x = torch.randn(1 << 18, generator=torch.Generator().manual_seed(0))
-    err = nf4.double_quant_error(x)
+    err = quant_study.double_quant_error(x)
     assert err["absmax max rel. error"] < 0.01  # facts §3: about 0.5 %
     assert 0 <= err["mse increase %"] < 1.0
 
@@ -352,7 +350,7 @@ def test_bits_per_parameter_paper_numbers():
 @pytest.mark.parametrize("n", [1, 63, 64, 65, 1000, 64 * 256, 64 * 256 * 3 + 17])
 def test_storage_bytes_match_actual_tensors(n):
     x = torch.randn(n)
-    packed, absmax = nf4.quantize_nf4(x, 64)
+    packed, absmax = nf4.quantize_nf4_reference(x, 64)
     qabsmax, absmax2, _ = nf4.double_quantize(absmax)
     plain, dq = nf4.storage_bytes(n, 64), nf4.storage_bytes(n, 64, double_quant=True)
     assert plain["codes"] == dq["codes"] == packed.numel() * packed.element_size()
@@ -379,51 +377,36 @@ def test_weight_memory_7b_65b():
 
 def test_fake_quantize_formats():
     x = torch.randn(8 * 1024 + 10, generator=torch.Generator().manual_seed(1))
-    packed, absmax = nf4.quantize_nf4(x)
-    assert torch.equal(nf4.fake_quantize(x, "nf4"), nf4.dequantize_nf4(packed, absmax, x.shape))
+    packed, absmax = nf4.quantize_nf4_reference(x)
+    assert torch.equal(quant_study.fake_quantize(x, "nf4"), nf4.dequantize_nf4_reference(packed, absmax, x.shape))
     bnb_packed, state = F.quantize_4bit(x, blocksize=64, quant_type="fp4")
     bnb_fp4 = bnb_default_dequantize(bnb_packed, state.absmax, x.shape, 64, torch.float32, quant_type="fp4")
-    assert torch.equal(nf4.fake_quantize(x, "fp4"), bnb_fp4)
-    y = nf4.fake_quantize(x, "int4").reshape(-1)[:8192].reshape(-1, 64)
+    assert torch.equal(quant_study.fake_quantize(x, "fp4"), bnb_fp4)
+    y = quant_study.fake_quantize(x, "int4").reshape(-1)[:8192].reshape(-1, 64)
     levels = y / x[:8192].reshape(-1, 64).abs().amax(dim=1, keepdim=True) * 7
     assert torch.allclose(levels, levels.round(), atol=1e-4)
 
 
+
 def test_nf4_has_lowest_error_on_gaussian_weights():
     x = torch.randn(1 << 16, generator=torch.Generator().manual_seed(2))
-    table = nf4.error_study({"gaussian": x})
+    table = quant_study.error_study({"gaussian": x})
     mse = dict(zip(table["format"], table["mse"]))
     assert mse["nf4"] < mse["fp4"] and mse["nf4"] < mse["int4"]
     assert mse["nf4"] <= mse["nf4+dq"]
-    study = nf4.blocksize_study(x, blocksizes=(32, 64, 4096))
+    study = quant_study.blocksize_study(x, blocksizes=(32, 64, 4096))
     assert list(study.columns) == ["blocksize", "format", "bits/param", "mse"]
     nf4_rows = study[study["format"] == "nf4"]
     assert nf4_rows["mse"].is_monotonic_increasing and nf4_rows["bits/param"].is_monotonic_decreasing
 
 
 # ----------------------------------------------------------------------------------------------------
-# Widget and figure
+# Figure (the blocksize explorer's tests are in tests/test_widgets.py)
 # ----------------------------------------------------------------------------------------------------
 
 
-def test_blocksize_explorer_shows_bits_per_parameter():
-    import ipywidgets as widgets
-
-    w = nf4.blocksize_explorer(torch.randn(4096))
-    assert isinstance(w, widgets.VBox)
-    assert list(w.blocksize.options) == list(nf4.ALLOWED_BLOCKSIZES)
-    w.double_quant.value = False
-    w.blocksize.value = 64
-    assert "4.5 bits/param" in w.readout.value and w.state["bits"] == 4.5
-    w.double_quant.value = True
-    assert "4.12695 bits/param" in w.readout.value and w.state["bits"] == 4.126953125
-    w.blocksize.value = 256
-    assert w.state["bits"] == 4 + 8 / 256 + 32 / (256 * 256)
-    assert "<td>256</td>" in w.table.value
-
-
-def test_figure_draws():
-    fig = nf4.figure()
+def test_codebook_figure_draws():
+    fig = quant_study.nf4_codebook_figure()
     assert len(fig.axes) == 2
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=40)
@@ -451,20 +434,24 @@ def test_quantize_rejects_bad_input(quantize):
     for blocksize in (16, 100, 8192, 0, -64):
         with pytest.raises(ValueError, match=r"blocksize must be one of \(32, 64"):
             quantize(torch.randn(10), blocksize)
-    for blocksize in ("64", 64.0, True):
+    for blocksize in ("64", 64.0, True, None):
         with pytest.raises(TypeError, match="blocksize must be an int"):
             quantize(torch.randn(10), blocksize)
     for dtype in (torch.int32, torch.int64, torch.uint8, torch.bool, torch.float64):
         with pytest.raises(TypeError, match="x must have dtype float32, bfloat16 or float16"):
             quantize(torch.ones(10, dtype=dtype), 64)
-    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
-        quantize([1.0, 2.0], 64)
 
 
-@pytest.mark.parametrize("dequantize", [nf4.dequantize_nf4, nf4.dequantize_nf4_reference],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("quantize", QUANTIZERS + [nf4.blockwise_absmax], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("not_a_tensor", ["weights", 3, 2.5, [1.0, 2.0], None], ids=repr)
+def test_quantize_names_the_type_when_x_is_not_a_tensor(quantize, not_a_tensor):
+    with pytest.raises(TypeError, match=f"x must be a torch.Tensor, got {type(not_a_tensor).__name__}"):
+        quantize(not_a_tensor, 64)
+
+
+@pytest.mark.parametrize("dequantize", DEQUANTIZERS, ids=lambda f: f.__name__)
 def test_dequantize_rejects_mismatched_or_bad_arguments(dequantize):
-    packed, absmax = nf4.quantize_nf4(torch.randn(10, 100), 64)
+    packed, absmax = nf4.quantize_nf4_reference(torch.randn(10, 100), 64)
     with pytest.raises(ValueError, match=r"absmax must hold ceil\(n/blocksize\) = 16 values"):
         dequantize(packed, absmax[:-1], (10, 100), 64)
     with pytest.raises(ValueError, match=r"absmax must hold ceil\(n/blocksize\) = 32 values"):
@@ -477,7 +464,7 @@ def test_dequantize_rejects_mismatched_or_bad_arguments(dequantize):
         dequantize(packed.int(), absmax, (10, 100), 64)
     with pytest.raises(TypeError, match="absmax must be a float32"):
         dequantize(packed, absmax.half(), (10, 100), 64)
-    with pytest.raises(ValueError, match="shape must be a non-empty sequence of positive ints"):
+    with pytest.raises(ValueError, match=r"shape\[0\] must be an integer >= 1"):
         dequantize(packed, absmax, (0, 100), 64)
     with pytest.raises(TypeError, match="dtype must be torch.float32, torch.bfloat16 or torch.float16"):
         dequantize(packed, absmax, (10, 100), 64, torch.int8)
@@ -485,18 +472,54 @@ def test_dequantize_rejects_mismatched_or_bad_arguments(dequantize):
         dequantize(packed, absmax, (10, 100), 48)
 
 
+@pytest.mark.parametrize("dequantize", DEQUANTIZERS, ids=lambda f: f.__name__)
+def test_dequantize_names_strings_and_numbers_passed_for_tensors(dequantize):
+    packed, absmax = nf4.quantize_nf4_reference(torch.randn(10, 100), 64)
+    with pytest.raises(TypeError, match="packed must be a uint8 torch.Tensor .*; got str"):
+        dequantize("packed", absmax, (10, 100))
+    with pytest.raises(TypeError, match="packed must be a uint8 torch.Tensor .*; got int"):
+        dequantize(7, absmax, (10, 100))
+    with pytest.raises(TypeError, match="absmax must be a float32 torch.Tensor; got float"):
+        dequantize(packed, 1.5, (10, 100))
+    with pytest.raises(TypeError, match="absmax must be a float32 torch.Tensor; got str"):
+        dequantize(packed, "absmax", (10, 100))
+    for shape in ("10, 100", 1000, None):
+        with pytest.raises(TypeError, match="shape must be a non-empty sequence of positive ints"):
+            dequantize(packed, absmax, shape)
+    with pytest.raises(TypeError, match=r"shape\[1\] must be an integer >= 1, got '100'"):
+        dequantize(packed, absmax, (10, "100"))
+    assert torch.equal(dequantize(packed, absmax, torch.Size([10, 100])), dequantize(packed, absmax, [10, 100]))
+
+
 def test_other_functions_reject_bad_arguments():
     with pytest.raises(TypeError, match="absmax must be a float32"):
         nf4.double_quantize(torch.ones(4, dtype=torch.float64))
+    with pytest.raises(TypeError, match="absmax must be a float32 torch.Tensor; got str"):
+        nf4.double_quantize("absmax")
+    with pytest.raises(TypeError, match="absmax must be a float32 torch.Tensor; got int"):
+        nf4.double_quantize(3)
     with pytest.raises(ValueError, match="absmax must be finite"):
         nf4.double_quantize(torch.tensor([1.0, float("nan")]))
     with pytest.raises(ValueError, match="absmax2 must hold"):
         nf4.dequantize_absmax(torch.zeros(300, dtype=torch.uint8), torch.ones(1), 0.0)
+    with pytest.raises(TypeError, match="qabsmax must be a uint8 torch.Tensor"):
+        nf4.dequantize_absmax("qabsmax", torch.ones(1), 0.0)
     with pytest.raises(ValueError, match="fmt must be one of"):
-        nf4.fake_quantize(torch.randn(64), "nf3")
+        quant_study.fake_quantize(torch.randn(64), "nf3")
+    for study in (quant_study.fake_quantize, quant_study.quantization_mse, quant_study.double_quant_error):
+        with pytest.raises(TypeError, match="x must be a torch.Tensor, got str"):
+            study("weights")
+        with pytest.raises(TypeError, match="x must be a torch.Tensor, got int"):
+            study(5)
     with pytest.raises(ValueError, match="fmt must be one of 'bf16', 'nf4', 'nf4\\+dq'"):
         nf4.weight_memory_bytes(10, "fp8")
-    with pytest.raises(ValueError, match="n_params must be a positive int"):
+    with pytest.raises(ValueError, match="n_params must be an integer >= 1"):
         nf4.weight_memory_bytes(0, "nf4")
+    with pytest.raises(TypeError, match="n_params must be an integer >= 1, got '7B'"):
+        nf4.weight_memory_bytes("7B", "nf4")
+    with pytest.raises(TypeError, match="n must be an integer >= 1, got 100.0"):
+        nf4.storage_bytes(100.0)
     with pytest.raises(ValueError, match="blocksize2 must be one of"):
         nf4.bits_per_parameter(64, True, 100)
+    with pytest.raises(ValueError, match="offset must be a float in"):
+        nf4.nf4_codebook("0.9")

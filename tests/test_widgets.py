@@ -1,13 +1,17 @@
-"""course_utils.widgets.lora_explorer: driving the sliders/checkboxes from Python shows the exact counts."""
+"""course_utils.widgets: driving the LoRA explorer's sliders/checkboxes and the NF4 blocksize explorer's dropdown from
+Python shows the exact counts and bits per parameter."""
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 import pytest
+import torch
 from transformers import BertConfig
 
-from course_utils.params import config_only_model, count_trainable, klue_bert_base_config
-from course_utils.widgets import LoraExplorer, lora_explorer
+from course_utils import nf4, quant_study
+from course_utils.params import count_trainable
+from course_utils.presets import config_only_model, klue_bert_base_config
+from course_utils.widgets import BlocksizeExplorer, LoraExplorer, blocksize_explorer, lora_explorer
 
 KLUE_TARGETS = ["query", "key", "value", "dense"]
 
@@ -126,3 +130,42 @@ def test_no_target_selected(tiny_model):
 def test_bad_arguments(tiny_model):
     with pytest.raises(ValueError, match=r"targets \['q_proj'\] are not Linear layer names.*allowed"):
         lora_explorer(tiny_model, targets=["q_proj"])
+
+
+# ----------------------------------------------------------------------------------------------------
+# NF4 blocksize explorer
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_blocksize_explorer_shows_bits_per_parameter():
+    w = blocksize_explorer(torch.randn(4096))
+    assert isinstance(w, BlocksizeExplorer) and isinstance(w, widgets.VBox)
+    assert list(w.blocksize.options) == list(nf4.ALLOWED_BLOCKSIZES)
+    w.double_quant.value = False
+    w.blocksize.value = 64
+    assert "4.5 bits/param" in w.readout.value and w.state["bits"] == 4.5
+    w.double_quant.value = True
+    assert "4.12695 bits/param" in w.readout.value and w.state["bits"] == 4.126953125
+    w.blocksize.value = 256
+    assert w.state["bits"] == 4 + 8 / 256 + 32 / (256 * 256)
+    assert "<td>256</td>" in w.table.value
+
+
+def test_blocksize_explorer_mse_is_the_quant_study_number():
+    x = torch.randn(8192, generator=torch.Generator().manual_seed(4))
+    w = blocksize_explorer(x, blocksize=128, double_quant=False)
+    assert w.state["mse"] == quant_study.quantization_mse(x, "nf4", 128)
+    w.blocksize.value = 4096
+    assert w.state["mse"] > quant_study.quantization_mse(x, "nf4", 128)  # bigger blocks, bigger error
+    assert f"MSE {w.state['mse']:.4g}" in w.readout.value
+
+
+def test_blocksize_explorer_bad_arguments():
+    with pytest.raises(ValueError, match=r"blocksize must be one of \(32, 64"):
+        blocksize_explorer(blocksize=100)
+    with pytest.raises(TypeError, match="blocksize must be an int"):
+        blocksize_explorer(blocksize="64")
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got str"):
+        blocksize_explorer("weights")
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got int"):
+        blocksize_explorer(3)
