@@ -5,16 +5,14 @@ Seven methods, all built with ``peft`` / ``bitsandbytes`` and trained by the sha
 full fine-tuning, LoRA, DoRA, QLoRA (NF4 + double quant), QDoRA (DoRA on the 4-bit base), VB-LoRA and WaveFT.
 Every run gives one record (method × seed): trainable parameters, adapter bytes on disk (``save_pretrained``),
 training memory (the tensor inventory after one optimizer step; on CUDA also ``max_memory_allocated``),
-seconds per step and test accuracy. :func:`summarize` aggregates over seeds (mean ± spread) and
-:func:`write_results` stores records and summary as CSV + JSON under ``build/``.
+seconds per step and test accuracy. :mod:`course_utils.results` aggregates the records over seeds and stores
+them under ``build/``; :func:`star_table` and :func:`comparison_figure` show that summary.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import math
-import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
@@ -27,13 +25,14 @@ from datasets import DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from course_utils.env import seed_everything
-from course_utils.memory import measure_training_memory
+from course_utils.inventory import measure_training_memory
 from course_utils.models import load_classifier, load_classifier_4bit
 from course_utils.training import train_and_evaluate
 
-METHODS = ("full", "lora", "dora", "qlora", "qdora", "vblora", "waveft")
-LABELS = {"full": "Full FT", "lora": "LoRA", "dora": "DoRA", "qlora": "QLoRA", "qdora": "QDoRA",
-          "vblora": "VB-LoRA", "waveft": "WaveFT"}
+#: The compared methods, in display order, and their display labels (the single copy of those labels).
+COMPARED_METHODS = ("full", "lora", "dora", "qlora", "qdora", "vblora", "waveft")
+METHOD_LABELS = {"full": "Full FT", "lora": "LoRA", "dora": "DoRA", "qlora": "QLoRA", "qdora": "QDoRA",
+                 "vblora": "VB-LoRA", "waveft": "WaveFT"}
 QUANTIZED = frozenset({"qlora", "qdora"})
 #: Adapted layers (every adapter method) and the heads trained in full (modules_to_save).
 TARGET_MODULES = ("query", "value")
@@ -48,9 +47,7 @@ LEARNING_RATES = {
     "colab": {"full": 3e-5, "adapter": 3e-4, "waveft": 3e-5},
     "full": {"full": 3e-5, "adapter": 3e-4, "waveft": 3e-5},
 }
-RESULTS_STEM = "05_method_comparison"
 MiB = 2**20
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -62,15 +59,15 @@ class MethodSpec:
     options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        if self.method not in COMPARED_METHODS:
+            raise ValueError(f"method must be one of {list(COMPARED_METHODS)}, got {self.method!r}")
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be a number > 0, got {self.learning_rate!r}")
 
     @property
     def label(self) -> str:
         """Display name, e.g. 'QLoRA'."""
-        return LABELS[self.method]
+        return METHOD_LABELS[self.method]
 
     @property
     def quantized(self) -> bool:
@@ -89,7 +86,7 @@ def vector_length_for(hidden_size: int, candidates: Sequence[int] = (256, 128, 6
 
 
 def default_specs(profile_name: str, hidden_size: int, r: int = 8,
-                  methods: Sequence[str] = METHODS) -> list[MethodSpec]:
+                  methods: Sequence[str] = COMPARED_METHODS) -> list[MethodSpec]:
     """The course's settings for each method on a model of width `hidden_size` (targets: query, value).
 
     LoRA/DoRA/QLoRA/QDoRA: r, alpha = 2r. VB-LoRA: r=4, h=256 bank vectors, b from :func:`vector_length_for`,
@@ -98,9 +95,9 @@ def default_specs(profile_name: str, hidden_size: int, r: int = 8,
     """
     if profile_name not in LEARNING_RATES:
         raise ValueError(f"profile_name must be one of {sorted(LEARNING_RATES)}, got {profile_name!r}")
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in COMPARED_METHODS]
     if unknown:
-        raise ValueError(f"methods must be drawn from {list(METHODS)}; unknown {unknown}")
+        raise ValueError(f"methods must be drawn from {list(COMPARED_METHODS)}; unknown {unknown}")
     rates = LEARNING_RATES[profile_name]
     lora = {"r": r, "lora_alpha": 2 * r, "lora_dropout": 0.05}
     options = {
@@ -261,34 +258,6 @@ def _one_progress_bar():
             datasets.enable_progress_bars()
 
 
-def summarize(records: Sequence[dict]) -> pd.DataFrame:
-    """One row per method (in METHODS order): sizes, memory, s/step, accuracy mean, std (ddof=1), min and max."""
-    if not records:
-        raise ValueError("records must not be empty")
-    frame = pd.DataFrame(list(records))
-    missing = {"method", "accuracy", "seconds_per_step", "trainable_params"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"records lack fields {sorted(missing)}")
-    grouped = frame.groupby("method", sort=False)
-    table = pd.DataFrame({
-        "label": grouped["label"].first(),
-        "learning_rate": grouped["learning_rate"].first(),
-        "trainable_params": grouped["trainable_params"].first(),
-        "adapter_params": grouped["adapter_params"].first(),
-        "adapter_mb": grouped["adapter_bytes"].first() / 1e6,
-        "tensor_memory_mib": grouped["tensor_memory_mib"].mean(),
-        "cuda_peak_mib": grouped["cuda_peak_mib"].mean(),
-        "seconds_per_step": grouped["seconds_per_step"].mean(),
-        "accuracy_mean": grouped["accuracy"].mean(),
-        "accuracy_std": grouped["accuracy"].std(ddof=1),
-        "accuracy_min": grouped["accuracy"].min(),
-        "accuracy_max": grouped["accuracy"].max(),
-        "n_seeds": grouped["seed"].nunique(),
-    })
-    order = [m for m in METHODS if m in table.index]
-    return table.loc[order].reset_index()
-
-
 #: Summary columns shown as stars: (column, Korean heading, lower is better, log scale).
 STAR_COLUMNS = (
     ("adapter_params", "파라미터 효율", True, True),
@@ -326,7 +295,7 @@ def _short_number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def figure(summary: pd.DataFrame, title: str | None = None):
+def comparison_figure(summary: pd.DataFrame, title: str | None = None):
     """Five panels from the summary: trainable and stored size (log), memory, seconds/step, accuracy ± std."""
     from matplotlib.figure import Figure
 
@@ -354,70 +323,6 @@ def figure(summary: pd.DataFrame, title: str | None = None):
     return fig
 
 
-def results_dir() -> Path:
-    """Where results go: $COURSE_BUILD_DIR (set by `make run`), else the repository's build/, else ./build."""
-    if os.environ.get("COURSE_BUILD_DIR"):
-        return Path(os.environ["COURSE_BUILD_DIR"])
-    return ROOT / "build" if (ROOT / "pyproject.toml").is_file() else Path.cwd() / "build"
-
-
-def write_results(records: Sequence[dict], meta: dict, folder: str | Path | None = None) -> dict[str, Path]:
-    """Write the per-run records (CSV), the summary (CSV) and everything with `meta` (JSON); return the paths."""
-    folder = Path(folder) if folder is not None else results_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    summary = summarize(records)
-    paths = {"records_csv": folder / f"{RESULTS_STEM}_runs.csv", "summary_csv": folder / f"{RESULTS_STEM}.csv",
-             "json": results_path(folder)}
-    pd.DataFrame(list(records)).to_csv(paths["records_csv"], index=False)
-    summary.to_csv(paths["summary_csv"], index=False)
-    payload = {"meta": meta, "records": list(records),
-               "summary": json.loads(summary.to_json(orient="records"))}
-    paths["json"].write_text(json.dumps(payload, indent=1, ensure_ascii=False, default=_json_default),
-                             encoding="utf-8")
-    return paths
-
-
-def _json_default(value: object) -> object:
-    """JSON for numpy scalars and dtypes."""
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
-def read_results(path: str | Path) -> dict:
-    """The JSON written by :func:`write_results` (meta, records, summary)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no comparison results at {path}; run notebooks/05_method_comparison.ipynb")
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    missing = {"meta", "records", "summary"} - set(payload)
-    if missing:
-        raise ValueError(f"{path} lacks keys {sorted(missing)}")
-    return payload
-
-
-def results_path(folder: str | Path | None = None) -> Path:
-    """The JSON results file in `folder` (default :func:`results_dir`)."""
-    return (Path(folder) if folder is not None else results_dir()) / f"{RESULTS_STEM}.json"
-
-
-def format_table(summary: Sequence[dict]) -> str:
-    """The summary rows as a fixed-width text table (for `make run`'s terminal summary)."""
-    if not summary:
-        raise ValueError("summary must hold at least one row")
-    head = (f"{'method':8} {'trainable':>10} {'adapter MB':>10} {'memory MiB':>10} {'s/step':>7} "
-            f"{'accuracy (mean ± std, min-max)':>32}")
-    lines = [head, "-" * len(head)]
-    for row in summary:
-        std = row.get("accuracy_std")
-        spread = "n/a" if std is None or (isinstance(std, float) and math.isnan(std)) else f"{std:.3f}"
-        accuracy = (f"{row['accuracy_mean']:.3f} ± {spread}, {row['accuracy_min']:.3f}-{row['accuracy_max']:.3f}"
-                    f" (n={row['n_seeds']})")
-        lines.append(f"{row['label']:8} {row['trainable_params']:>10,} {row['adapter_mb']:>10.3f} "
-                     f"{row['tensor_memory_mib']:>10.1f} {row['seconds_per_step']:>7.3f} {accuracy:>32}")
-    return "\n".join(lines)
-
-
 def spec_table(specs: Sequence[MethodSpec]) -> pd.DataFrame:
     """The settings of each method as a table (method, learning rate, options)."""
     return pd.DataFrame([{"method": s.label, "learning_rate": s.learning_rate,
@@ -426,8 +331,7 @@ def spec_table(specs: Sequence[MethodSpec]) -> pd.DataFrame:
 
 
 __all__ = [
-    "HEADS", "LABELS", "LEARNING_RATES", "METHODS", "MethodSpec", "TARGET_MODULES", "adapter_only_params",
-    "build_model", "default_specs", "memory_batch", "peft_config", "read_results", "results_dir", "run_comparison",
-    "run_one", "results_path", "saved_bytes", "spec_table", "summarize", "vector_length_for", "write_results",
-    "figure", "format_table", "star_table", "stars",
+    "COMPARED_METHODS", "HEADS", "LEARNING_RATES", "METHOD_LABELS", "MethodSpec", "QUANTIZED", "TARGET_MODULES",
+    "adapter_only_params", "build_model", "comparison_figure", "default_specs", "memory_batch", "peft_config",
+    "run_comparison", "run_one", "saved_bytes", "spec_table", "star_table", "stars", "vector_length_for",
 ]

@@ -8,19 +8,21 @@ lecture's guide (§5.2, §7.1, §7.3), corrected where measurements disagree (se
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 from torch import nn
 
-from course_utils.compare import LABELS
-from course_utils.memory import GB, PRESETS, estimate_training_memory
+from course_utils.compare import METHOD_LABELS
+from course_utils.memory import GB, estimate_training_memory
+from course_utils.presets import PRESETS
+from course_utils.validate import choice, positive_number
 
 GOALS = ("balanced", "accuracy", "storage")
 GOAL_LABELS = {"balanced": "균형 (기본)", "accuracy": "정확도 우선", "storage": "저장 공간 최소"}
-METHOD_LABELS = {**LABELS, None: "(맞는 방법 없음)"}
+#: What a recommendation shows: the comparison's method labels, plus one for "nothing fits".
+RECOMMENDATION_LABELS = {**METHOD_LABELS, None: "(맞는 방법 없음)"}
 #: LoRA share of the model assumed when only a parameter count is given (the lecture's "0.1-0.5%": upper end).
 DEFAULT_ADAPTER_FRACTION = 0.005
 
@@ -39,7 +41,7 @@ class Recommendation:
     @property
     def label(self) -> str:
         """Display name of the method."""
-        return METHOD_LABELS[self.method]
+        return RECOMMENDATION_LABELS[self.method]
 
     def fits(self, kind: str) -> bool:
         """Whether the estimate for `kind` ('full', 'lora' or 'qlora') is within the budget."""
@@ -53,17 +55,8 @@ class Recommendation:
         return "\n".join(lines)
 
 
-def _check_gpu(gpu_memory_gb: object) -> float:
-    """A finite GPU size > 0 in GB, else TypeError/ValueError naming the argument."""
-    if isinstance(gpu_memory_gb, bool) or not isinstance(gpu_memory_gb, (int, float)):
-        raise TypeError(f"gpu_memory_gb must be a number of GB (e.g. 16 for a T4), got {gpu_memory_gb!r}")
-    if not (math.isfinite(gpu_memory_gb) and gpu_memory_gb > 0):
-        raise ValueError(f"gpu_memory_gb must be a finite number > 0, got {gpu_memory_gb!r}")
-    return float(gpu_memory_gb)
-
-
-def _check_model(model: object) -> str | int | nn.Module:
-    """A preset name, a positive parameter count or an nn.Module, else a ValueError/TypeError."""
+def _model_argument(model: object) -> str | int | nn.Module:
+    """`model` if it is a preset name, a positive parameter count or an nn.Module, else a ValueError/TypeError."""
     if isinstance(model, str):
         if model not in PRESETS:
             raise ValueError(f"model must be one of the presets {sorted(PRESETS)}, a parameter count or a model; "
@@ -82,7 +75,7 @@ def training_estimates_gb(model: str | int | nn.Module, weight_dtype: str = "bf1
 
     A bare parameter count gets LoRA adapters of ``DEFAULT_ADAPTER_FRACTION`` of the model.
     """
-    model = _check_model(model)
+    model = _model_argument(model)
     extra = {}
     if isinstance(model, int):
         extra = {"adapter_params": max(1, round(DEFAULT_ADAPTER_FRACTION * model))}
@@ -119,7 +112,7 @@ def recommend(gpu_memory_gb: float, model: str | int | nn.Module = "klue/bert-ba
 
     Args:
         gpu_memory_gb: GPU memory in GB (T4: 16, A100: 40 or 80).
-        model: a preset of :data:`course_utils.memory.PRESETS` (e.g. ``"llama-7b"``), a parameter count, or an
+        model: a preset of :data:`course_utils.presets.PRESETS` (e.g. ``"llama-7b"``), a parameter count, or an
             unquantized model (a meta-device copy is enough).
         goal: ``"balanced"`` (LoRA, else QLoRA), ``"accuracy"`` (full FT, else DoRA, else QDoRA) or
             ``"storage"`` (VB-LoRA, else QLoRA).
@@ -127,9 +120,8 @@ def recommend(gpu_memory_gb: float, model: str | int | nn.Module = "klue/bert-ba
         activation_reserve: share of the GPU held back for activations, CUDA context and allocator slack
             (the estimate leaves them out), in [0, 0.9].
     """
-    gpu = _check_gpu(gpu_memory_gb)
-    if goal not in GOALS:
-        raise ValueError(f"goal must be one of {list(GOALS)}, got {goal!r}")
+    gpu = positive_number(gpu_memory_gb, "gpu_memory_gb")
+    choice(goal, GOALS, "goal")
     if isinstance(activation_reserve, bool) or not isinstance(activation_reserve, (int, float)) \
             or not 0 <= activation_reserve <= 0.9:
         raise ValueError(f"activation_reserve must be a number in [0, 0.9], got {activation_reserve!r}")
@@ -140,7 +132,7 @@ def recommend(gpu_memory_gb: float, model: str | int | nn.Module = "klue/bert-ba
     reasons = [
         f"예산 {budget:.1f} GB = GPU {gpu:g} GB의 {1 - activation_reserve:.0%} (나머지는 활성값·CUDA 컨텍스트 몫).",
         "추정 (활성값 제외): " + ", ".join(
-            f"{METHOD_LABELS[k]} {v:,.2f} GB {'✓' if fits[k] else '✗'}" for k, v in estimates.items()),
+            f"{RECOMMENDATION_LABELS[k]} {v:,.2f} GB {'✓' if fits[k] else '✗'}" for k, v in estimates.items()),
         why,
     ]
     if method in ("dora", "qdora"):
@@ -158,9 +150,10 @@ def recommendation_table(gpu_sizes_gb: Sequence[float] = (8, 16, 24, 48, 80),
         raise ValueError("gpu_sizes_gb and models must both be non-empty")
     rows = {}
     for model in models:
-        label = PRESETS[_check_model(model)].label if isinstance(model, str) else str(model)
+        label = PRESETS[_model_argument(model)].label if isinstance(model, str) else str(model)
         rows[label] = {f"{gpu:g} GB": recommend(gpu, model, goal, **kwargs).label for gpu in gpu_sizes_gb}
     return pd.DataFrame(rows).T
 
 
-__all__ = ["GOALS", "Recommendation", "recommend", "recommendation_table", "training_estimates_gb"]
+__all__ = ["GOALS", "RECOMMENDATION_LABELS", "Recommendation", "recommend", "recommendation_table",
+           "training_estimates_gb"]

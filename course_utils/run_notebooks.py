@@ -61,7 +61,7 @@ def comparison_table(out_dir: Path, since: float | None = None) -> str | None:
     None if the file is absent or (with `since`, a time.time() value) older than `since`: a stale table from an
     earlier run is not shown as this run's.
     """
-    from course_utils.compare import format_table, read_results, results_path
+    from course_utils.results import format_table, read_results, results_path
 
     path = results_path(out_dir)
     if not path.is_file() or (since is not None and path.stat().st_mtime < since):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -12,8 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import checkpoints
-from course_utils.checkpoints import LECTURE_IDS, QUESTIONS, RECORD_MIME, VERDICTS, checkpoint
+from course_utils import checkpoints, questions
+from course_utils.checkpoints import QUESTIONS, RECORD_MIME, VERDICTS, checkpoint
+from course_utils.questions import LECTURE_IDS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # The fixed contract (brief "checkpoint_api.md"): which notebook holds which lecture questions.
@@ -186,6 +190,45 @@ def test_check_displays_the_record_in_an_ipython_kernel_like_shell():
         InteractiveShell.clear_instance()
     records = [data[RECORD_MIME] for data in captured if RECORD_MIME in data]
     assert [r["verdict"] for r in records] == ["incorrect"]
+
+
+def _module_level_calls(module) -> list[str]:
+    """Names of the functions and classes a module calls at import time (its top-level statements)."""
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    top = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    return [node.func.id for stmt in top for node in ast.walk(stmt)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
+
+
+def test_the_engine_holds_no_question_content():
+    calls = _module_level_calls(checkpoints)
+    kinds = {name for name, value in vars(checkpoints).items()
+             if isinstance(value, type) and issubclass(value, checkpoints.Question)}
+    assert "register" not in calls and not kinds & set(calls), calls
+    assert not hasattr(checkpoints, "LECTURE_IDS")
+    # every registered question is one register(...) of the content module
+    assert _module_level_calls(questions).count("register") == len(QUESTIONS)
+    assert all(q_id in QUESTIONS for q_id in questions.LECTURE_IDS)
+
+
+def test_the_engine_alone_registers_and_judges_a_toy_question(monkeypatch):
+    monkeypatch.setattr(checkpoints, "QUESTIONS", {})
+    toy = checkpoints.register(checkpoints.NumericQuestion(
+        id="toy_q1", notebook="99_toy", prompt="2 + 2?", hint_text="더하세요.", explanation="4입니다.", answer=4,
+        wrong=(checkpoints.Wrong(22, "숫자를 이어 붙였습니다."),)))
+    assert checkpoint("toy_q1") is toy and list(checkpoints.QUESTIONS) == ["toy_q1"]
+    assert (toy.verify(4), toy.verify(22), toy.verify("four")) == ("correct", "incorrect", "invalid")
+    with pytest.raises(ValueError, match="registered twice"):
+        checkpoints.register(toy)
+    with pytest.raises(ValueError, match="valid ids: toy_q1"):
+        checkpoint("s2_q2")
+
+
+@pytest.mark.parametrize("first", ["course_utils.checkpoints", "course_utils.questions"])
+def test_either_import_order_fills_the_registry(first):
+    code = f"import {first}\nfrom course_utils.checkpoints import QUESTIONS\nprint(len(QUESTIONS))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert int(out) == len(QUESTIONS)
 
 
 def _notebook_ids(path: Path) -> list[str]:

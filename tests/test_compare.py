@@ -1,4 +1,4 @@
-"""course_utils.compare: all seven methods really train on a tiny klue-shaped BERT; records, summary, files."""
+"""course_utils.compare and .results: all seven methods really train on a tiny klue-shaped BERT; summary, files."""
 
 from __future__ import annotations
 
@@ -10,23 +10,21 @@ import pandas as pd
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from course_utils import compare
+from course_utils import compare, results
 from course_utils.compare import (
-    METHODS,
+    COMPARED_METHODS,
+    METHOD_LABELS,
     MethodSpec,
     build_model,
     default_specs,
-    format_table,
     peft_config,
-    read_results,
     run_comparison,
     saved_bytes,
-    summarize,
     vector_length_for,
-    write_results,
 )
 from course_utils.models import load_tokenizer, quantized_modules
 from course_utils.params import count_trainable
+from course_utils.results import format_table, read_results, summarize, write_results
 from course_utils.run_notebooks import comparison_table
 
 TINY_HIDDEN = 64  # bitsandbytes' CPU 4-bit inference path needs in_features >= its blocksize (64)
@@ -74,12 +72,13 @@ def records(tiny_dir):
 
 def test_default_specs_rates_and_sizes():
     specs = {s.method: s for s in default_specs("offline", 384)}
-    assert tuple(specs) == METHODS
+    assert tuple(specs) == COMPARED_METHODS
     for profile in ("offline", "colab"):
         rates = {s.method: s.learning_rate for s in default_specs(profile, 768)}
         # facts §1: LoRA-family rates ~10x full fine-tuning; one rate for every adapter method except WaveFT,
         # whose `scaling=25` already multiplies its updates: it gets a tenth of the adapter rate
-        assert all(rates[m] / rates["full"] == pytest.approx(10.0) for m in METHODS if m not in ("full", "waveft"))
+        adapters = [m for m in COMPARED_METHODS if m not in ("full", "waveft")]
+        assert all(rates[m] / rates["full"] == pytest.approx(10.0) for m in adapters)
         assert rates["waveft"] == pytest.approx(rates["lora"] / 10)
     assert specs["vblora"].options["vector_length"] == 128      # 256 does not divide MiniLM's 384
     assert specs["waveft"].options["n_frequency"] == 2 * 8 * 384  # LoRA r=8's count per 384x384 layer
@@ -147,7 +146,7 @@ def test_saved_bytes_full_vs_adapter(tiny_dir):
 
 
 def test_every_method_and_seed_trains_and_evaluates(records):
-    assert [(r["method"], r["seed"]) for r in records] == [(m, s) for m in METHODS for s in (0, 1)]
+    assert [(r["method"], r["seed"]) for r in records] == [(m, s) for m in COMPARED_METHODS for s in (0, 1)]
     for r in records:
         assert r["steps"] == 3
         assert 0.0 <= r["accuracy"] <= 1.0 and math.isfinite(r["eval_loss"])
@@ -164,14 +163,14 @@ def test_record_sizes_are_consistent(records):
     # the same adapter on a 4-bit base holds less memory; full FT holds the most
     assert by["qlora"]["tensor_memory_mib"] < by["lora"]["tensor_memory_mib"] < by["full"]["tensor_memory_mib"]
     assert by["qdora"]["tensor_memory_mib"] < by["dora"]["tensor_memory_mib"]
-    for method in METHODS:  # shapes, not seeds, decide sizes and memory
+    for method in COMPARED_METHODS:  # shapes, not seeds, decide sizes and memory
         seeds = [r for r in records if r["method"] == method]
         assert len({(r["adapter_bytes"], r["tensor_memory_mib"], r["trainable_params"]) for r in seeds}) == 1
 
 
 def test_summary_mean_and_spread(records):
     table = summarize(records)
-    assert list(table["method"]) == list(METHODS)
+    assert list(table["method"]) == list(COMPARED_METHODS)
     assert (table["n_seeds"] == 2).all()
     frame = pd.DataFrame(records)
     lora = frame[frame["method"] == "lora"]["accuracy"]
@@ -186,10 +185,10 @@ def test_write_read_and_make_run_table(records, tmp_path):
     paths = write_results(records, {"profile": "test", "steps": 3, "seeds": [0, 1]}, tmp_path)
     payload = read_results(paths["json"])
     assert payload["meta"]["steps"] == 3 and len(payload["records"]) == len(records)
-    assert [row["method"] for row in payload["summary"]] == list(METHODS)
+    assert [row["method"] for row in payload["summary"]] == list(COMPARED_METHODS)
     assert json.loads(paths["json"].read_text(encoding="utf-8"))["summary"][0]["label"] == "Full FT"
     assert len(pd.read_csv(paths["records_csv"])) == len(records)
-    assert list(pd.read_csv(paths["summary_csv"])["method"]) == list(METHODS)
+    assert list(pd.read_csv(paths["summary_csv"])["method"]) == list(COMPARED_METHODS)
     text = comparison_table(tmp_path, since=started)
     assert text.startswith("method comparison") and "QDoRA" in text and "WaveFT" in text
     assert text == comparison_table(tmp_path).splitlines()[0] + "\n" + format_table(payload["summary"])
@@ -199,9 +198,9 @@ def test_write_read_and_make_run_table(records, tmp_path):
 
 def test_results_dir_follows_make_run(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_BUILD_DIR", str(tmp_path))
-    assert compare.results_dir() == tmp_path
+    assert results.results_dir() == tmp_path
     monkeypatch.delenv("COURSE_BUILD_DIR")
-    assert compare.results_dir() == compare.ROOT / "build"
+    assert results.results_dir() == results.ROOT / "build"
 
 
 def test_run_comparison_validates(tiny_dir):
@@ -225,13 +224,13 @@ def test_stars():
 
 
 def test_star_table_and_figure(records):
-    from course_utils.compare import figure, star_table
+    from course_utils.compare import comparison_figure, star_table
 
     summary = summarize(records)
     table = star_table(summary)
-    assert list(table["method"]) == [compare.LABELS[m] for m in METHODS]
+    assert list(table["method"]) == [METHOD_LABELS[m] for m in COMPARED_METHODS]
     by = table.set_index("method")
     assert by.loc["Full FT", "파라미터 효율"] == "★" and by.loc["Full FT", "메모리 절약"] == "★"
     assert by.loc["QLoRA", "메모리 절약"].count("★") > by.loc["LoRA", "메모리 절약"].count("★")
-    fig = figure(summary, title="t")
+    fig = comparison_figure(summary, title="t")
     assert len(fig.axes) == 5

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from course_utils.guide import GOALS, recommend, recommendation_table, training_estimates_gb
-from course_utils.memory import GB, estimate_training_memory, preset_model
+from course_utils.memory import GB, estimate_training_memory
+from course_utils.presets import preset_model
 
 
 def test_estimates_are_the_memory_estimator():

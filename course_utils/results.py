@@ -1,0 +1,118 @@
+"""The comparison's results: records → one summary row per method → files under ``build/`` → a text table.
+
+:func:`course_utils.compare.run_comparison` returns one record per (method, seed). Here :func:`summarize`
+aggregates them over seeds (mean ± spread), :func:`write_results` stores records and summary as CSV + JSON in
+:func:`results_dir` (``$COURSE_BUILD_DIR`` under ``make run``), and :func:`read_results` / :func:`format_table`
+give them back, e.g. for the terminal summary of ``python -m course_utils.run_notebooks``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from course_utils.compare import COMPARED_METHODS
+
+RESULTS_STEM = "05_method_comparison"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def summarize(records: Sequence[dict]) -> pd.DataFrame:
+    """One row per method (in COMPARED_METHODS order): sizes, memory, s/step, accuracy mean, std (ddof=1), min, max."""
+    if not records:
+        raise ValueError("records must not be empty")
+    frame = pd.DataFrame(list(records))
+    missing = {"method", "accuracy", "seconds_per_step", "trainable_params"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"records lack fields {sorted(missing)}")
+    grouped = frame.groupby("method", sort=False)
+    table = pd.DataFrame({
+        "label": grouped["label"].first(),
+        "learning_rate": grouped["learning_rate"].first(),
+        "trainable_params": grouped["trainable_params"].first(),
+        "adapter_params": grouped["adapter_params"].first(),
+        "adapter_mb": grouped["adapter_bytes"].first() / 1e6,
+        "tensor_memory_mib": grouped["tensor_memory_mib"].mean(),
+        "cuda_peak_mib": grouped["cuda_peak_mib"].mean(),
+        "seconds_per_step": grouped["seconds_per_step"].mean(),
+        "accuracy_mean": grouped["accuracy"].mean(),
+        "accuracy_std": grouped["accuracy"].std(ddof=1),
+        "accuracy_min": grouped["accuracy"].min(),
+        "accuracy_max": grouped["accuracy"].max(),
+        "n_seeds": grouped["seed"].nunique(),
+    })
+    order = [m for m in COMPARED_METHODS if m in table.index]
+    return table.loc[order].reset_index()
+
+
+def results_dir() -> Path:
+    """Where results go: $COURSE_BUILD_DIR (set by `make run`), else the repository's build/, else ./build."""
+    if os.environ.get("COURSE_BUILD_DIR"):
+        return Path(os.environ["COURSE_BUILD_DIR"])
+    return ROOT / "build" if (ROOT / "pyproject.toml").is_file() else Path.cwd() / "build"
+
+
+def write_results(records: Sequence[dict], meta: dict, folder: str | Path | None = None) -> dict[str, Path]:
+    """Write the per-run records (CSV), the summary (CSV) and everything with `meta` (JSON); return the paths."""
+    folder = Path(folder) if folder is not None else results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = summarize(records)
+    paths = {"records_csv": folder / f"{RESULTS_STEM}_runs.csv", "summary_csv": folder / f"{RESULTS_STEM}.csv",
+             "json": results_path(folder)}
+    pd.DataFrame(list(records)).to_csv(paths["records_csv"], index=False)
+    summary.to_csv(paths["summary_csv"], index=False)
+    payload = {"meta": meta, "records": list(records),
+               "summary": json.loads(summary.to_json(orient="records"))}
+    paths["json"].write_text(json.dumps(payload, indent=1, ensure_ascii=False, default=_json_default),
+                             encoding="utf-8")
+    return paths
+
+
+def _json_default(value: object) -> object:
+    """JSON for numpy scalars and dtypes."""
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def read_results(path: str | Path) -> dict:
+    """The JSON written by :func:`write_results` (meta, records, summary)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no comparison results at {path}; run notebooks/05_method_comparison.ipynb")
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    missing = {"meta", "records", "summary"} - set(payload)
+    if missing:
+        raise ValueError(f"{path} lacks keys {sorted(missing)}")
+    return payload
+
+
+def results_path(folder: str | Path | None = None) -> Path:
+    """The JSON results file in `folder` (default :func:`results_dir`)."""
+    return (Path(folder) if folder is not None else results_dir()) / f"{RESULTS_STEM}.json"
+
+
+def format_table(summary: Sequence[dict]) -> str:
+    """The summary rows as a fixed-width text table (for `make run`'s terminal summary)."""
+    if not summary:
+        raise ValueError("summary must hold at least one row")
+    head = (f"{'method':8} {'trainable':>10} {'adapter MB':>10} {'memory MiB':>10} {'s/step':>7} "
+            f"{'accuracy (mean ± std, min-max)':>32}")
+    lines = [head, "-" * len(head)]
+    for row in summary:
+        std = row.get("accuracy_std")
+        spread = "n/a" if std is None or (isinstance(std, float) and math.isnan(std)) else f"{std:.3f}"
+        accuracy = (f"{row['accuracy_mean']:.3f} ± {spread}, {row['accuracy_min']:.3f}-{row['accuracy_max']:.3f}"
+                    f" (n={row['n_seeds']})")
+        lines.append(f"{row['label']:8} {row['trainable_params']:>10,} {row['adapter_mb']:>10.3f} "
+                     f"{row['tensor_memory_mib']:>10.1f} {row['seconds_per_step']:>7.3f} {accuracy:>32}")
+    return "\n".join(lines)
+
+
+__all__ = ["RESULTS_STEM", "format_table", "read_results", "results_dir", "results_path", "summarize",
+           "write_results"]
