@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import json
+import os
 import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from datasets import DatasetDict
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
+from transformers import (
+    DataCollatorWithPadding,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
 from course_utils.models import tokenize
+
+#: The column ExampleRecorder takes out of each training batch.
+EXAMPLE_ID = "example_id"
 
 
 @dataclass
@@ -31,6 +45,7 @@ class TrainResult:
     accuracy: float
     eval_loss: float
     eval_split: str
+    world_size: int = 1  # processes that trained together (accelerate launch / DDP); 1 in a notebook
 
     def as_dict(self) -> dict:
         """The record as a plain dict (for tables and JSON)."""
@@ -43,13 +58,61 @@ def compute_metrics(eval_pred) -> dict[str, float]:
     return {"accuracy": float((np.argmax(logits, axis=-1) == labels).mean())}
 
 
-def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameters; peft models count 4-bit weights unpacked, as peft reports."""
+def measure_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameters of a built model; peft models count 4-bit weights unpacked, as peft reports.
+
+    A measurement of the model in hand, unlike :func:`course_utils.params.count_trainable`, which computes the
+    same numbers from a formula over the shapes.
+    """
     if hasattr(model, "get_nb_trainable_parameters"):
         trainable, total = model.get_nb_trainable_parameters()
         return int(trainable), int(total)
     params = list(model.parameters())
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def write_json_atomic(path: str | Path, payload: dict) -> None:
+    """Write JSON to a temp file beside `path`, then os.replace: readers see the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(payload, indent=1, ensure_ascii=False)  # fails before any file is touched
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temp, 0o644)  # mkstemp creates 0600; results are meant to be read
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+class ExampleRecorder(TrainerCallback):
+    """Data collator + TrainerCallback: the example ids each training step of this process used.
+
+    Pass it as both ``data_collator`` and one of the ``callbacks`` of :func:`train_and_evaluate`. The collator takes
+    the ``example_id`` column out of every training batch (eval data has none) and pads the rest as the Trainer's
+    default collator does; at the end of training it writes the first ``global_step`` batches (the dataloader
+    fetches one batch ahead) to `path` as JSON.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, path: str | Path, process_index: int = 0) -> None:
+        self.pad = DataCollatorWithPadding(tokenizer)
+        self.path, self.process_index = Path(path), process_index
+        self.batches: list[list[int]] = []
+
+    def __call__(self, features: list[dict]) -> dict:
+        """Record and drop the example ids of a training batch, then pad it."""
+        if features and EXAMPLE_ID in features[0]:
+            self.batches.append([int(feature.pop(EXAMPLE_ID)) for feature in features])
+        return self.pad(features)
+
+    def on_train_end(self, args, state, control, **kwargs) -> None:
+        """Write {process_index, world_size, steps, batches}."""
+        write_json_atomic(self.path, {"process_index": self.process_index, "world_size": int(args.world_size),
+                                      "steps": state.global_step, "batches": self.batches[:state.global_step]})
 
 
 def process_peak_rss_mb() -> float:
@@ -80,14 +143,27 @@ def train_and_evaluate(
     weight_decay: float = 0.0,
     warmup_steps: int = 0,
     output_dir: str | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    data_collator: Callable | None = None,
+    save_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train `model` for `max_steps` on data['train'] and return accuracy on data[eval_split] plus costs.
+
+    The same call runs in a notebook and, unchanged, in every process of ``accelerate launch``: the Trainer then
+    shards each batch across processes (DDP) and gathers the predictions for the accuracy.
 
     Args:
         data: splits with columns `document` and `label` (raw text; tokenized here).
         method: a label for the record, e.g. "full", "lora", "qlora".
         learning_rate: peak learning rate (LoRA-family rates are ~10x those of full fine-tuning).
         max_steps: optimizer steps (the budget; equal across methods for fair comparisons).
+        batch_size: examples per step *per process* (the Trainer's ``per_device_train_batch_size``).
+        callbacks: extra ``TrainerCallback`` objects (e.g. one that records what each process trained on).
+        data_collator: replaces the default padding collator; it then receives every column of the tokenized
+            data (``remove_unused_columns=False``), so it can take bookkeeping columns such as example ids out.
+        save_dir: after evaluation, ``Trainer.save_model(save_dir)``: the adapter (peft) or the whole model, with
+            the tokenizer. Call it in every process: under DDP only the main process writes, and under FSDP /
+            DeepSpeed ZeRO-3 the Trainer first gathers the sharded weights.
     """
     if learning_rate <= 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
@@ -116,11 +192,18 @@ def train_and_evaluate(
         data_seed=seed,
         use_cpu=device == "cpu",
         dataloader_num_workers=0,
+        remove_unused_columns=data_collator is None,
+        # With this flag on (the default) and N processes, Trainer.compute_loss multiplies the loss by N, expecting
+        # the model to divide by the global label count; BERT's classification loss is a per-batch mean, so the
+        # gradients would come out N times too large (transformers 5.x trainer.py, compute_loss).
+        average_tokens_across_devices=False,
         **_mixed_precision(device),
     )
+    # Counted before training: FSDP (use_orig_params=False) leaves the original module's parameters as flat views.
+    trainable, total = measure_parameters(model)
     trainer = Trainer(model=model, args=args, train_dataset=encoded["train"],
                       eval_dataset=encoded[eval_split], processing_class=tokenizer,
-                      compute_metrics=compute_metrics)
+                      compute_metrics=compute_metrics, data_collator=data_collator, callbacks=list(callbacks))
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -131,13 +214,15 @@ def train_and_evaluate(
         peak, kind = torch.cuda.max_memory_allocated() / 1024**2, "cuda max allocated"
     else:
         peak, kind = process_peak_rss_mb(), "process peak RSS"
-    trainable, total = count_parameters(model)
+    if save_dir is not None:
+        trainer.save_model(str(save_dir))
     return TrainResult(
         method=method, trainable_params=trainable, total_params=total,
         train_seconds=round(train_seconds, 2),
         samples_per_second=round(float(train_output.metrics.get("train_samples_per_second", 0.0)), 2),
         steps=int(train_output.global_step), peak_memory_mb=round(peak, 1), peak_memory_kind=kind,
         accuracy=float(metrics["eval_accuracy"]), eval_loss=float(metrics["eval_loss"]), eval_split=eval_split,
+        world_size=int(args.world_size),
     )
 
 

@@ -18,7 +18,14 @@ from course_utils.models import (
     quantized_modules,
     tokenize,
 )
-from course_utils.training import compute_metrics, count_parameters, evaluate_accuracy, train_and_evaluate
+from course_utils.training import (
+    EXAMPLE_ID,
+    ExampleRecorder,
+    compute_metrics,
+    evaluate_accuracy,
+    measure_parameters,
+    train_and_evaluate,
+)
 
 
 def test_offline_profile_loads_pretrained_minilm():
@@ -94,6 +101,22 @@ def test_train_and_evaluate_full_fine_tuning_record(tiny_setup):
     assert 0.0 <= evaluate_accuracy(model, tokenizer, data, max_length=16) <= 1.0
 
 
+def test_train_and_evaluate_records_examples_and_saves(tiny_setup, tmp_path):
+    """The hooks python -m course_utils.train uses: a recording collator + callback, and save_dir."""
+    model, tokenizer, data = tiny_setup
+    data = DatasetDict({"train": data["train"].add_column(EXAMPLE_ID, list(range(16))), "test": data["test"]})
+    recorder = ExampleRecorder(tokenizer, tmp_path / "examples.json")
+    result = train_and_evaluate(model, tokenizer, data, method="full", learning_rate=1e-3, max_steps=3, batch_size=4,
+                                max_length=16, data_collator=recorder, callbacks=[recorder], save_dir=tmp_path / "m")
+    import json
+
+    log = json.loads((tmp_path / "examples.json").read_text())
+    assert result.world_size == 1 and log["steps"] == 3 and log["world_size"] == 1
+    assert [len(batch) for batch in log["batches"]] == [4, 4, 4]
+    assert len({i for batch in log["batches"] for i in batch}) == 12  # one epoch is 16: no repeats within it
+    assert (tmp_path / "m" / "config.json").is_file() and (tmp_path / "m" / "tokenizer_config.json").is_file()
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"learning_rate": 0}, "learning_rate"),
     ({"max_steps": 0}, "max_steps"),
@@ -107,11 +130,11 @@ def test_train_and_evaluate_rejects_bad_arguments(tiny_setup, kwargs, message):
         train_and_evaluate(model, tokenizer, data, **args)
 
 
-def test_compute_metrics_and_count_parameters():
+def test_compute_metrics_and_measure_parameters():
     import numpy as np
 
     logits = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
     assert compute_metrics((logits, np.array([1, 0, 0]))) == {"accuracy": pytest.approx(2 / 3)}
     layer = torch.nn.Linear(3, 2)
     layer.bias.requires_grad_(False)
-    assert count_parameters(layer) == (6, 8)
+    assert measure_parameters(layer) == (6, 8)
