@@ -1,8 +1,10 @@
-"""Instructor grading: ``python -m course_utils.grade SUBMISSIONS... --out grades.csv [--execute --timeout S]``.
+"""Instructor grading: ``python -m course_utils.grade SUBMISSIONS... --out grades.csv [--execute --jobs N]``.
 
 By default the grader runs **no student code**: it reads the checkpoint records that ``q.check(...)`` left in the
 saved notebooks (MIME type ``application/vnd.peft-course.checkpoint+json``). With ``--execute`` each notebook is
-first run from scratch in its own fresh kernel, with a time limit for the whole notebook.
+first run from scratch in its own fresh kernel, inside its own sandbox (``course_utils.sandbox``: bubblewrap, no
+network, a throwaway HOME, limits on time, memory, processes and output); ``--jobs N`` runs N sandboxes at once.
+Without a usable sandbox ``--execute`` refuses, unless ``--unsafe-execute`` is given.
 
 Who is the student?
     * a folder given on the command line is a class folder: each sub-folder is one student (the sub-folder's name),
@@ -26,18 +28,16 @@ import argparse
 import csv
 import io
 import json
-import math
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from course_utils import sandbox
 from course_utils.checkpoints import QUESTIONS, RECORD_MIME, Question
 
 COLUMNS = ("student", "question", "kind", "status", "verdict", "points", "max_points", "answer", "answered_at",
@@ -49,8 +49,7 @@ FILE_STATUSES = {
     "invalid_json": "not valid JSON (a damaged or half-saved file)",
     "not_a_notebook": "not a .ipynb notebook (other file type, or JSON without notebook cells)",
     "too_large": "larger than --max-mb; not read",
-    "timeout": "--execute: the notebook ran longer than --timeout (records made before that still count)",
-    "kernel_error": "--execute: the kernel could not start or died",
+    **{status: f"--execute: {text}" for status, text in sandbox.STATUSES.items() if status != "ok"},
 }
 QUESTION_STATUSES = {
     "graded": "judged automatically (verdict correct / incorrect / invalid)",
@@ -64,7 +63,7 @@ FILE_ROW = "(file)"
 TOTAL_ROW = "TOTAL"
 ANSWER_CHARS = 300
 DEFAULT_MAX_MB = 20.0
-DEFAULT_TIMEOUT = 600
+DEFAULT_LIMITS = sandbox.Limits()  # --timeout 600 s, --max-memory-mb 8192, ... (course_utils.sandbox)
 CALL = re.compile(r"""checkpoint\(\s*["']([^"'\s]+)["']\s*\)""")
 NOTEBOOK_SUFFIX = ".ipynb"
 SKIPPED_PARTS = {".ipynb_checkpoints", "__MACOSX"}
@@ -188,35 +187,10 @@ def _records_and_errors(nb: dict) -> tuple[list[dict[str, Any]], list[str], set[
     return records, errors, referenced
 
 
-def _execute(nb: dict, cwd: Path, timeout: float) -> tuple[dict, str, str]:
-    """Run a notebook from scratch in its own kernel with a deadline for the whole notebook."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    node = nbformat.reads(json.dumps(nb), as_version=4)  # joins list sources, upgrades old 4.x layouts
-    for cell in node.cells:  # grade only what this run produces, never stale saved outputs
-        if cell.get("cell_type") == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-    deadline = time.monotonic() + timeout
-    client = NotebookClient(node, kernel_name="python3", allow_errors=True, startup_timeout=60,
-                            timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())),
-                            resources={"metadata": {"path": str(cwd)}})
-    status, detail = "ok", ""
-    try:
-        client.execute(stderr=subprocess.DEVNULL)  # the kernel's own log lines; cell output comes over iopub
-    except CellTimeoutError:
-        status, detail = "timeout", f"stopped after --timeout {timeout:g} s"
-    except DeadKernelError as err:
-        status, detail = "kernel_error", f"kernel died: {err}"
-    except Exception as err:  # noqa: BLE001 - a student's notebook must never stop the grading run
-        status, detail = "kernel_error", f"{type(err).__name__}: {err}"[:200]
-    return node, status, detail
-
-
-def read_submission(submission: Submission, execute: bool = False, timeout: float = DEFAULT_TIMEOUT,
-                    max_bytes: int = int(DEFAULT_MAX_MB * 2**20)) -> FileResult:
-    """Everything one file yields for grading; never raises for a bad file."""
+def read_submission(submission: Submission, execute: bool = False, limits: sandbox.Limits = DEFAULT_LIMITS,
+                    max_bytes: int = int(DEFAULT_MAX_MB * 2**20), sandboxed: bool = True, slot: int = 0
+                    ) -> FileResult:
+    """Everything one file yields for grading; never raises for a bad file (`slot`: which parallel job)."""
     try:
         nb, status, detail = _load(submission, max_bytes)
     except OSError as err:
@@ -224,10 +198,15 @@ def read_submission(submission: Submission, execute: bool = False, timeout: floa
     if nb is None:
         return FileResult(submission, status, detail)
     if execute:
+        if sandboxed and sandbox.unavailable_reason():
+            return FileResult(submission, "sandbox_unavailable", sandbox.unavailable_reason())
         try:
-            nb, status, detail = _execute(nb, submission.path.parent.resolve(), timeout)
+            run = sandbox.run_notebook(nb, submission.path.name, limits, sandboxed, slot)
         except Exception as err:  # noqa: BLE001 - e.g. a notebook nbformat cannot convert; never stop the run
             return FileResult(submission, "kernel_error", f"{type(err).__name__}: {err}"[:200])
+        if run.notebook is None:
+            return FileResult(submission, run.status, run.detail)
+        nb, status, detail = run.notebook, run.status, run.detail
     records, errors, referenced = _records_and_errors(nb)
     if execute:  # a record made now carries the grading run's time: keep the CSV the same on every rerun
         records = [{k: v for k, v in record.items() if k != "timestamp"} for record in records]
@@ -361,9 +340,16 @@ def _parser() -> argparse.ArgumentParser:
                         help="class folders (one sub-folder per student) and/or files named STUDENT__*.ipynb")
     parser.add_argument("--out", required=True, help="the CSV to write (replaced atomically)")
     parser.add_argument("--execute", action="store_true",
-                        help="run each notebook from scratch in its own kernel before grading (runs student code!)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help=f"seconds allowed per notebook with --execute (default {DEFAULT_TIMEOUT})")
+                        help="run each notebook from scratch in its own sandboxed kernel before grading")
+    parser.add_argument("--unsafe-execute", action="store_true",
+                        help="--execute without a sandbox (limits only): student code runs with your rights")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once with --execute (default 1)")
+    limits = {"timeout": "seconds for the whole notebook", "max_memory_mb": "MiB of address space per process",
+              "max_output_mb": "MiB of output kept per notebook", "max_processes": "processes and threads"}
+    for name, text in limits.items():
+        default = getattr(DEFAULT_LIMITS, name)
+        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
+                            help=f"--execute: {text} (default {default:g})")
     parser.add_argument("--questions", default="",
                         help="comma-separated question ids to grade (default: every id the submissions refer to)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
@@ -375,8 +361,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Grade SUBMISSIONS into --out; print a one-line summary. Exit 2 on bad arguments."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.timeout <= 0 or args.max_mb <= 0:
-        parser.error("--timeout and --max-mb must be > 0")
+    if min(args.timeout, args.max_mb, args.max_memory_mb, args.max_output_mb, args.max_processes, args.jobs) <= 0:
+        parser.error("--timeout, --max-mb, --max-memory-mb, --max-output-mb, --max-processes and --jobs must be > 0")
+    execute = args.execute or args.unsafe_execute
+    if args.execute and not args.unsafe_execute and sandbox.unavailable_reason():
+        print(f"grade: --execute refused: {sandbox.unavailable_reason()}; pass --unsafe-execute to run the "
+              "students' code without a sandbox", file=sys.stderr)
+        return 2
     questions = [q.strip() for q in args.questions.split(",") if q.strip()]
     unknown = [q for q in questions if q not in QUESTIONS]
     if unknown:
@@ -385,7 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         submissions = discover(args.submissions)
     except FileNotFoundError as err:
         parser.error(str(err))
-    results = [read_submission(s, args.execute, args.timeout, int(args.max_mb * 2**20)) for s in submissions]
+    limits = sandbox.Limits(timeout=args.timeout, max_memory_mb=args.max_memory_mb, max_output_mb=args.max_output_mb,
+                            max_processes=args.max_processes)
+    results = sandbox.in_slots(lambda submission, slot: read_submission(
+        submission, execute, limits, int(args.max_mb * 2**20), not args.unsafe_execute, slot),
+        submissions, args.jobs if execute else 1)
     rows = grade(results, questions or None)
     write_csv(rows, args.out)
     students = len({r.submission.student for r in results})
