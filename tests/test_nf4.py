@@ -142,7 +142,8 @@ def test_quantize_bit_exact_random_shapes(quantize, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_fast_equals_reference_on_many_chunks(dtype):
+def test_fast_equals_reference_on_many_chunks(dtype, monkeypatch):
+    monkeypatch.setattr(nf4_fast, "CHUNK", 4096)  # the smallest chunk (one 4096-value block): many chunk borders
     x = random_tensor((301, 1031), dtype, seed=7)  # 310,331 values: many chunks, a trailing partial block
     assert x.numel() > 10 * nf4_fast.CHUNK
     for blocksize in (32, 4096):
@@ -150,6 +151,8 @@ def test_fast_equals_reference_on_many_chunks(dtype):
         assert torch.equal(fast[0], nf4.quantize_nf4_reference(x, blocksize)[0])
         bnb_packed, state = bnb_quantize(x, blocksize)
         assert torch.equal(fast[0], bnb_packed) and torch.equal(fast[1], state.absmax)
+        assert torch.equal(nf4_fast.dequantize_nf4(*fast, x.shape, blocksize),
+                           nf4.dequantize_nf4_reference(*fast, x.shape, blocksize))
 
 
 @pytest.mark.parametrize("quantize", QUANTIZERS, ids=lambda f: f.__name__)
