@@ -30,9 +30,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from course_utils import nf4
+from course_utils.memory import PARTS
 from course_utils.validate import choice, positive_int
 
-PARTS = ("weights", "weights_4bit", "adapters", "gradients", "optimizer_states")
 #: Which parts each strategy splits across the processes (everything else is replicated on every GPU).
 SHARDED_PARTS: dict[str, tuple[str, ...]] = {
     "ddp": (),

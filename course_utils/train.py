@@ -55,10 +55,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def compared_methods() -> tuple[str, ...]:
-    """The methods notebook 05 compares (compare.COMPARED_METHODS, or METHODS before the rename)."""
-    from course_utils import compare
+    """The methods notebook 05 compares (imported when asked: compare loads torch and transformers)."""
+    from course_utils.compare import COMPARED_METHODS
 
-    return tuple(getattr(compare, "COMPARED_METHODS", None) or compare.METHODS)
+    return COMPARED_METHODS
 
 
 def _int_at_least(low: int):
