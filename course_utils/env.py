@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-PROFILES = ("offline", "colab", "full")
+PROFILES = ("offline", "demo", "colab", "full")
+CPU_PROFILES = ("offline", "demo")  # the bundled model and data; "demo" is the instructor's short version
 KLUE_MODEL_ID = "klue/bert-base"
 DEFAULT_HUB_URL = "https://huggingface.co"
 HUB_TIMEOUT_S = 3.0
@@ -33,6 +34,17 @@ class Profile:
     device: str
     dtype: torch.dtype
     hub_reachable: bool
+
+    @property
+    def offline(self) -> bool:
+        """True for the bundled-model profiles (offline and demo)."""
+        return self.name in CPU_PROFILES
+
+    def pick(self, *, offline: int, gpu: int, demo: int | None = None) -> int:
+        """A budget by profile: `demo` (default `offline`) in demo, `offline` offline, `gpu` in colab/full."""
+        if self.name == "demo":
+            return offline if demo is None else demo
+        return offline if self.offline else gpu
 
     def describe(self) -> str:
         """One line: profile, model, data, device and dtype."""
@@ -118,7 +130,7 @@ def make_profile(name: str, *, device: str | None = None, reachable: bool = Fals
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}; got {name!r}")
     device = device or best_device()
     dtype = compute_dtype(device)
-    if name == "offline":
+    if name in CPU_PROFILES:
         return Profile(name, offline_model_path(), "bundled-en", None, 96, None, 64, 16,
                        device, dtype, reachable)
     if name == "colab":
@@ -134,7 +146,7 @@ def detect_profile(override: str | None = None, *, hub_url: str | None = None,
         name = name.strip().lower()
         if name not in PROFILES:
             raise ValueError(f"COURSE_PROFILE must be one of {', '.join(PROFILES)}; got {name!r}")
-        reachable = name != "offline" and hub_reachable(hub_url, timeout)
+        reachable = name not in CPU_PROFILES and hub_reachable(hub_url, timeout)
         return make_profile(name, reachable=reachable)
     colab, cuda = in_colab(), torch.cuda.is_available()
     if not (colab or cuda):
@@ -161,7 +173,9 @@ def seed_everything(seed: int = 42) -> int:
 def setup(profile: str | None = None, seed: int = 42) -> Profile:
     """Notebook start: detect the profile, seed everything, set up Korean plots, print one line."""
     from course_utils.plots import setup_korean_font
+    from course_utils.quiet import silence_library_noise
 
+    silence_library_noise()
     _inline_plots()
     chosen = detect_profile(profile)
     seed_everything(seed)
