@@ -24,6 +24,7 @@ from typing import Any
 CORE, DEEP, SOLUTION, VERIFY, KEEP_OUTPUT = "core", "deep", "solution", "verify", "keep_output"
 BADGES = {"필수": CORE, "심화": DEEP}
 SECTION_HEAD = re.compile(r"^## (?!#)")
+UNBADGED_HEADS = ("## 참고문헌",)  # the references list closes a notebook without a badge
 BADGE = re.compile(r"^\*\*(필수|심화)\*\*")
 
 
@@ -43,7 +44,7 @@ def section_badge(cell: dict[str, Any]) -> str | None:
     if cell.get("cell_type") != "markdown":
         return None
     lines = [line for line in cell_source(cell).splitlines() if line.strip()]
-    if not lines or not SECTION_HEAD.match(lines[0]):
+    if not lines or not SECTION_HEAD.match(lines[0]) or lines[0].strip() in UNBADGED_HEADS:
         return None
     match = BADGE.match(lines[1].strip()) if len(lines) > 1 else None
     return match.group(1) if match else ""
@@ -62,6 +63,12 @@ def tag_sections(nb: dict[str, Any]) -> dict[str, Any]:
         kept = [tag for tag in tags(cell) if tag not in (CORE, DEEP)]
         cell.setdefault("metadata", {})["tags"] = kept + [current]
     return nb
+
+
+def without(nb: dict[str, Any], drop: set[str] | frozenset[str]) -> dict[str, Any]:
+    """A copy of `nb` without the cells that carry any tag in `drop`."""
+    kept = [cell for cell in nb["cells"] if not set(tags(cell)) & set(drop)]
+    return {**nb, "cells": kept}
 
 
 def write_notebook(nb: dict[str, Any], path: str | Path) -> None:

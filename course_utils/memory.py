@@ -22,6 +22,9 @@ from course_utils.presets import DEFAULT_SKIP_MODULES, PRESETS, preset_model
 BYTES_PER_ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2}
 ADAMW_STATES = 2  # exp_avg and exp_avg_sq, one of each per trained parameter
 GB = 10**9  # decimal gigabytes, as in the lecture's "28 GB"
+GIB = 2**30  # GPU memory is sold and reported in binary units: compare estimates with GPUs in GiB
+# Memory a GPU reports (nvidia-smi total, in GiB): a "16 GB" T4 reports 15,360 MiB, a "48 GB" A6000 49,140 MiB.
+GPU_GIB = {"T4": 15_360 / 1024, "A10G/L4": 24.0, "A6000": 49_140 / 1024, "A100-80G": 80.0}
 
 MEMORY_METHODS = ("full", "lora", "qlora")
 # optimizer name -> (state tensors per trainable parameter, bytes of the per-tensor `step` counter)
