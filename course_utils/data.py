@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
+import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_dataset
 
 from course_utils.env import Profile
@@ -19,6 +21,18 @@ NSMC_TSV_URLS = {
 }
 HEADER = ("id", "document", "label")
 FEATURES = Features({"document": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+
+
+@contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """Hide the datasets library's per-step progress bars (generate, map, cast, filter) inside the block."""
+    was_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
 
 
 class DataFormatError(ValueError):
@@ -55,12 +69,15 @@ def read_tsv_splits(files: Mapping[str, str | Path]) -> DatasetDict:
     for path in files.values():
         if not str(path).startswith(("http://", "https://")):
             validate_tsv(path)
-    raw = load_dataset(
-        "csv", data_files={k: str(v) for k, v in files.items()}, delimiter="\t",
-        quoting=csv.QUOTE_NONE, keep_default_na=False,
-        features=Features({"id": Value("string"), "document": Value("string"), "label": Value("int64")}),
-    )
-    return to_schema(raw)
+    with quiet_datasets():
+        raw = load_dataset(
+            "csv", data_files={k: str(v) for k, v in files.items()},
+            delimiter="\t",             # 탭으로 나뉜 id, document, label
+            quoting=csv.QUOTE_NONE,     # 따옴표로 시작하는 리뷰가 다음 줄들을 삼키지 않게
+            keep_default_na=False,      # 빈 리뷰를 None이 아니라 ""로
+            features=Features({"id": Value("string"), "document": Value("string"), "label": Value("int64")}),
+        )
+        return to_schema(raw)
 
 
 def to_schema(raw: DatasetDict) -> DatasetDict:
@@ -84,16 +101,20 @@ def load_bundled_reviews(data_dir: str | Path = DATA_DIR) -> DatasetDict:
 
 def load_nsmc(hub_id: str | None = None, revision: str = NSMC_PARQUET_REVISION,
               tsv_files: Mapping[str, str | Path] | None = None) -> DatasetDict:
-    """NSMC with datasets >= 4: the parquet revision first, then the raw TSV files (facts §6).
+    """NSMC on datasets >= 4: the hub's parquet revision first, then the raw TSV files of the original repository.
 
-    `load_dataset("e9t/nsmc")` alone fails on datasets >= 4 (the repo holds a loading script).
+    `load_dataset("nsmc")` alone fails on datasets >= 4: the hub repository holds a loading script (nsmc.py),
+    and datasets 4.0 removed script support (datasets/load.py: "Dataset scripts are no longer supported").
     """
     hub_id = hub_id or NSMC_HUB_ID
     try:
-        raw = load_dataset(hub_id, revision=revision)
-        return to_schema(DatasetDict({k: raw[k] for k in ("train", "test")}))
-    except Exception as err:  # noqa: BLE001 - any failure falls back to the TSV files
-        print(f"NSMC parquet revision not loadable ({type(err).__name__}); reading the raw TSV files.")
+        # 허브가 자동 변환해 둔 parquet 브랜치: 스크립트 없이 train/test를 읽습니다
+        with quiet_datasets():
+            raw = load_dataset(hub_id, revision=revision)
+            return to_schema(DatasetDict({k: raw[k] for k in ("train", "test")}))
+    except Exception as err:  # noqa: BLE001 - 어떤 실패든 원본 TSV로 넘어갑니다
+        print(f"NSMC parquet 브랜치를 읽지 못했습니다 ({type(err).__name__}). 원본 TSV 파일(raw TSV)을 읽습니다.")
+    # e9t/nsmc 저장소의 원본 ratings_train.txt / ratings_test.txt (탭 구분, QUOTE_NONE)
     return read_tsv_splits(tsv_files or NSMC_TSV_URLS)
 
 
@@ -130,12 +151,13 @@ def load_course_data(profile: Profile, seed: int = 42) -> DatasetDict:
         ds = load_nsmc()
     else:
         raise ValueError(f"profile.data_source must be 'bundled-en' or 'nsmc', got {profile.data_source!r}")
-    ds = carve_validation(drop_empty(ds), profile.n_validation, seed=seed)
-    return DatasetDict({
-        "train": subsample(ds["train"], profile.n_train, seed),
-        "validation": ds["validation"],
-        "test": subsample(ds["test"], profile.n_test, seed),
-    })
+    with quiet_datasets():
+        ds = carve_validation(drop_empty(ds), profile.n_validation, seed=seed)
+        return DatasetDict({
+            "train": subsample(ds["train"], profile.n_train, seed),
+            "validation": ds["validation"],
+            "test": subsample(ds["test"], profile.n_test, seed),
+        })
 
 
 def label_counts(ds: Dataset) -> dict[str, int]:

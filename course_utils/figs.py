@@ -12,9 +12,11 @@ from course_utils.plots import FIGS_DIR, save_figure, setup_korean_font
 FIGURES = {
     "dora_architecture.png": "course_utils.dora:dora_architecture_figure",
     "full_finetune_memory.png": "course_utils.memory_figures:full_finetune_memory_figure",
+    "lora_diagram.png": "course_utils.diagrams:lora_diagram_figure",
     "lora_param_counts.png": "course_utils.params:lora_param_counts_figure",
     "nf4_codebook.png": "course_utils.quant_study:nf4_codebook_figure",
     "qlora_memory.png": "course_utils.memory_figures:qlora_memory_figure",
+    "qlora_pipeline.png": "course_utils.diagrams:qlora_pipeline_figure",
 }
 
 

@@ -15,15 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import DatasetDict
+from tqdm.auto import tqdm
 from transformers import (
     DataCollatorWithPadding,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    PrinterCallback,
     Trainer,
     TrainerCallback,
     TrainingArguments,
 )
 
+from course_utils.data import quiet_datasets
 from course_utils.models import tokenize
 
 #: The column ExampleRecorder takes out of each training batch.
@@ -115,6 +118,29 @@ class ExampleRecorder(TrainerCallback):
                                       "steps": state.global_step, "batches": self.batches[:state.global_step]})
 
 
+class StepProgress(TrainerCallback):
+    """One progress bar over a training run's optimizer steps (main process only), instead of the library's."""
+
+    def __init__(self, desc: str = "학습") -> None:
+        self.desc, self.bar = desc, None
+
+    def on_train_begin(self, args, state, control, **kwargs) -> None:
+        """Open the bar at step 0 of `state.max_steps`."""
+        if state.is_local_process_zero:
+            self.bar = tqdm(total=state.max_steps or args.max_steps, desc=self.desc, unit="step")
+
+    def on_step_end(self, args, state, control, **kwargs) -> None:
+        """Advance the bar by one optimizer step."""
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_train_end(self, args, state, control, **kwargs) -> None:
+        """Close the bar."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def process_peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -126,6 +152,46 @@ def _mixed_precision(device: str) -> dict[str, bool]:
     if not device.startswith("cuda"):
         return {}
     return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+
+
+def build_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, train_dataset, eval_dataset, *,
+                  learning_rate: float, max_steps: int, batch_size: int, seed: int = 42, weight_decay: float = 0.0,
+                  warmup_steps: int = 0, output_dir: str | None = None, callbacks: Sequence[TrainerCallback] = (),
+                  data_collator: Callable | None = None) -> Trainer:
+    """The course's `Trainer`: today's argument names, accuracy from `compute_metrics`, one progress bar."""
+    device = next(model.parameters()).device.type
+    args = TrainingArguments(
+        output_dir=output_dir or tempfile.mkdtemp(prefix="course-train-"),
+        learning_rate=learning_rate,
+        max_steps=max_steps,                  # 예산은 step 수로: 비교하는 방법마다 같은 횟수
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size * 2,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        eval_strategy="no",                   # 옛 이름 evaluation_strategy는 transformers 4.51에서 삭제
+        save_strategy="no",                   # 중간 체크포인트를 쓰지 않습니다
+        logging_strategy="no",                # 손실 기록 표를 만들지 않습니다 (짧은 학습에서는 빈 표)
+        disable_tqdm=True,                    # 라이브러리의 진행 표시 대신 StepProgress 막대 하나
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        use_cpu=device == "cpu",              # 옛 이름 no_cuda는 삭제
+        dataloader_num_workers=0,
+        remove_unused_columns=data_collator is None,
+        # 켜 두면 프로세스 N개일 때 손실에 N을 곱합니다. BERT 분류 손실은 배치 평균이므로
+        # 그래디언트가 N배가 됩니다 (transformers 5.x trainer.py, compute_loss).
+        average_tokens_across_devices=False,
+        **_mixed_precision(device),           # GPU: bf16 지원이면 bf16, 아니면 fp16 (CPU는 fp32)
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        processing_class=tokenizer,           # 옛 이름 tokenizer=는 transformers 5에서 삭제
+        compute_metrics=compute_metrics,      # 없으면 evaluate()에 eval_accuracy가 없습니다
+        data_collator=data_collator,
+        callbacks=[StepProgress(), *callbacks],
+    )
+    trainer.remove_callback(PrinterCallback)  # disable_tqdm이 대신 넣는 로그 dict 출력기
+    return trainer
 
 
 def train_and_evaluate(
@@ -175,35 +241,16 @@ def train_and_evaluate(
         if split not in data:
             raise ValueError(f"data must have a {split!r} split; has {list(data)}")
     device = next(model.parameters()).device.type
-    encoded = tokenize(DatasetDict({"train": data["train"], eval_split: data[eval_split]}), tokenizer, max_length)
-    args = TrainingArguments(
-        output_dir=output_dir or tempfile.mkdtemp(prefix="course-train-"),
-        learning_rate=learning_rate,
-        max_steps=max_steps,
-        per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=batch_size * 2,
-        weight_decay=weight_decay,
-        warmup_steps=warmup_steps,
-        eval_strategy="no",
-        save_strategy="no",
-        logging_strategy="no",
-        report_to=[],
-        seed=seed,
-        data_seed=seed,
-        use_cpu=device == "cpu",
-        dataloader_num_workers=0,
-        remove_unused_columns=data_collator is None,
-        # With this flag on (the default) and N processes, Trainer.compute_loss multiplies the loss by N, expecting
-        # the model to divide by the global label count; BERT's classification loss is a per-batch mean, so the
-        # gradients would come out N times too large (transformers 5.x trainer.py, compute_loss).
-        average_tokens_across_devices=False,
-        **_mixed_precision(device),
-    )
+    with quiet_datasets():
+        encoded = tokenize(DatasetDict({"train": data["train"], eval_split: data[eval_split]}), tokenizer,
+                           max_length)
     # Counted before training: FSDP (use_orig_params=False) leaves the original module's parameters as flat views.
     trainable, total = measure_parameters(model)
-    trainer = Trainer(model=model, args=args, train_dataset=encoded["train"],
-                      eval_dataset=encoded[eval_split], processing_class=tokenizer,
-                      compute_metrics=compute_metrics, data_collator=data_collator, callbacks=list(callbacks))
+    trainer = build_trainer(model, tokenizer, encoded["train"], encoded[eval_split], learning_rate=learning_rate,
+                            max_steps=max_steps, batch_size=batch_size, seed=seed, weight_decay=weight_decay,
+                            warmup_steps=warmup_steps, output_dir=output_dir, callbacks=callbacks,
+                            data_collator=data_collator)
+    args = trainer.args
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -231,10 +278,12 @@ def evaluate_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     """Accuracy of `model` on data[split] without training (e.g. the untrained head: about chance)."""
     if split not in data:
         raise ValueError(f"data must have a {split!r} split; has {list(data)}")
-    encoded = tokenize(data[split], tokenizer, max_length)
+    with quiet_datasets():
+        encoded = tokenize(data[split], tokenizer, max_length)
     args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="course-eval-"), report_to=[],
-                             per_device_eval_batch_size=batch_size,
+                             per_device_eval_batch_size=batch_size, disable_tqdm=True,
                              use_cpu=next(model.parameters()).device.type == "cpu")
     trainer = Trainer(model=model, args=args, eval_dataset=encoded, processing_class=tokenizer,
                       compute_metrics=compute_metrics)
+    trainer.remove_callback(PrinterCallback)
     return float(trainer.evaluate()["eval_accuracy"])

@@ -124,3 +124,36 @@ def test_unknown_data_source_is_rejected():
 
     with pytest.raises(ValueError, match="data_source"):
         D.load_course_data(replace(make_profile("offline"), data_source="imdb"))
+
+
+def test_loading_shows_no_dataset_progress_bars(nsmc_tsv_files, capfd):
+    """Fresh files (tmp_path) make datasets generate, map and cast anew: none of its bars reach the student."""
+    D.read_tsv_splits(nsmc_tsv_files)
+    captured = capfd.readouterr()
+    for noise in ("Generating", "Map", "Casting", "%|", "examples/s"):
+        assert noise not in captured.err + captured.out, noise
+
+
+def test_quiet_datasets_restores_the_previous_setting():
+    import datasets
+
+    datasets.enable_progress_bars()
+    with D.quiet_datasets():
+        assert datasets.are_progress_bars_disabled()
+    assert not datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    with D.quiet_datasets():
+        pass
+    assert datasets.are_progress_bars_disabled()   # a caller that turned bars off keeps them off
+    datasets.enable_progress_bars()
+
+
+def test_load_dataset_rejects_a_script_repository(tmp_path):
+    """Why `load_dataset("nsmc")` fails on datasets >= 4: the hub repository is a loading script (nsmc.py)."""
+    from datasets import load_dataset
+
+    repo = tmp_path / "nsmc"
+    repo.mkdir()
+    (repo / "nsmc.py").write_text("# a loading script, as in the hub repository e9t/nsmc\n")
+    with pytest.raises(RuntimeError, match="Dataset scripts are no longer supported, but found nsmc.py"):
+        load_dataset(str(repo))

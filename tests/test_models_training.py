@@ -21,6 +21,8 @@ from course_utils.models import (
 from course_utils.training import (
     EXAMPLE_ID,
     ExampleRecorder,
+    StepProgress,
+    build_trainer,
     compute_metrics,
     evaluate_accuracy,
     measure_parameters,
@@ -128,6 +130,37 @@ def test_train_and_evaluate_rejects_bad_arguments(tiny_setup, kwargs, message):
     args = {"method": "full", "learning_rate": 1e-3, "max_steps": 1} | kwargs
     with pytest.raises(ValueError, match=message):
         train_and_evaluate(model, tokenizer, data, **args)
+
+
+def test_training_output_is_one_progress_bar_without_log_tables(tiny_setup, capfd, monkeypatch):
+    """In Jupyter the Trainer's default progress callback draws an empty "Step | Training Loss / No log" table."""
+    import transformers.trainer
+    from transformers.utils.notebook import NotebookProgressCallback
+
+    monkeypatch.setattr(transformers.trainer, "DEFAULT_PROGRESS_CALLBACK", NotebookProgressCallback)
+    model, tokenizer, data = tiny_setup
+    evaluate_accuracy(model, tokenizer, data, max_length=16)
+    train_and_evaluate(model, tokenizer, data, method="full", learning_rate=1e-3, max_steps=3, batch_size=4,
+                       max_length=16)
+    captured = capfd.readouterr()
+    shown = captured.out + captured.err
+    for noise in ("IPython", "No log", "train_runtime", "eval_loss", "Map", "%|█"):
+        assert noise not in shown.replace("학습: 100%|█", ""), noise
+    assert shown.count("학습:   0%") == 1 and "3/3" in shown   # one bar, and it reached the last step
+
+
+def test_build_trainer_has_one_progress_callback_and_accuracy(tiny_setup):
+    from transformers import PrinterCallback, ProgressCallback
+
+    model, tokenizer, data = tiny_setup
+    encoded = tokenize(data, tokenizer, 16)
+    trainer = build_trainer(model, tokenizer, encoded["train"], encoded["test"], learning_rate=1e-3, max_steps=1,
+                            batch_size=4)
+    kinds = [type(cb) for cb in trainer.callback_handler.callbacks]
+    assert kinds.count(StepProgress) == 1
+    assert PrinterCallback not in kinds and ProgressCallback not in kinds
+    assert trainer.args.eval_strategy == "no" and trainer.compute_metrics is compute_metrics
+    assert "eval_accuracy" in trainer.evaluate()
 
 
 def test_compute_metrics_and_measure_parameters():
