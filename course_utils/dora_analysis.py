@@ -191,7 +191,7 @@ def track_magnitude_direction(
     was_training = model.training
     model.train()
     try:
-        for step in tqdm(range(1, steps + 1), desc=method, disable=not progress):
+        for step in tqdm(range(1, steps + 1), desc=f"{method} 학습", disable=not progress):
             if len(order) < batch_size:
                 order += torch.randperm(len(texts), generator=generator).tolist()
             batch, order = order[:batch_size], order[batch_size:]

@@ -85,7 +85,7 @@ def error_study(tensors: dict[str, Tensor], formats: tuple[str, ...] = FORMATS, 
     from tqdm.auto import tqdm
 
     rows = []
-    for name, x in tqdm(tensors.items(), desc="error study", disable=not progress):
+    for name, x in tqdm(tensors.items(), desc="오차 측정", disable=not progress):
         mse = {fmt: quantization_mse(x.detach(), fmt, blocksize) for fmt in formats}
         for fmt in formats:
             row = {"tensor": name, "format": fmt, "mse": mse[fmt]}
@@ -116,8 +116,8 @@ def double_quant_error(x: Tensor, blocksize: int = 64) -> dict[str, float]:
     xf = x.float()
     mse = float(((nf4_fast.dequantize_nf4(packed, absmax, x.shape, blocksize) - xf) ** 2).mean())
     mse_dq = float(((nf4_fast.dequantize_nf4(packed, absmax_dq, x.shape, blocksize) - xf) ** 2).mean())
-    return {"absmax max rel. error": float(rel.max()), "absmax mean rel. error": float(rel.mean()),
-            "mse nf4": mse, "mse nf4+dq": mse_dq, "mse increase %": 100 * (mse_dq - mse) / mse}
+    return {"absmax 최대 상대 오차": float(rel.max()), "absmax 평균 상대 오차": float(rel.mean()),
+            "MSE (NF4)": mse, "MSE (NF4+DQ)": mse_dq, "MSE 증가 %": 100 * (mse_dq - mse) / mse}
 
 
 def nf4_codebook_figure():
