@@ -6,7 +6,11 @@ the trainable head copies peft makes), gradients and optimizer states. Which lay
 asked of peft and transformers (:mod:`course_utils.peft_rules`); the bytes are this module's arithmetic, and
 ``tests/test_memory.py`` checks them to the byte against :func:`course_utils.inventory.inventory_bytes`.
 
-Activations, the CUDA context and allocator caches are *not* included (they depend on batch and sequence length).
+Activations, the CUDA context and allocator caches are *not* included (they depend on batch and sequence length);
+:func:`checkpointed_activation_bytes` gives a rough figure for activations with gradient checkpointing.
+
+Units: sizes the lecture states by arithmetic ("7B × 4 bytes = 28 GB") are in GB (10⁹ bytes); every comparison with
+a GPU is in GiB (2³⁰ bytes), the unit GPUs report (:data:`GPU_GIB`).
 """
 
 from __future__ import annotations
@@ -23,8 +27,13 @@ BYTES_PER_ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2}
 ADAMW_STATES = 2  # exp_avg and exp_avg_sq, one of each per trained parameter
 GB = 10**9  # decimal gigabytes, as in the lecture's "28 GB"
 GIB = 2**30  # GPU memory is sold and reported in binary units: compare estimates with GPUs in GiB
-# Memory a GPU reports (nvidia-smi total, in GiB): a "16 GB" T4 reports 15,360 MiB, a "48 GB" A6000 49,140 MiB.
-GPU_GIB = {"T4": 15_360 / 1024, "A10G/L4": 24.0, "A6000": 49_140 / 1024, "A100-80G": 80.0}
+# Memory a GPU reports (nvidia-smi total, in GiB): a "16 GB" T4 reports 15,360 MiB, a "48 GB" A6000 49,140 MiB,
+# an "80 GB" A100 81,920 MiB. "A10G/L4" is the nominal 24 GiB (not checked against nvidia-smi).
+GPU_GIB = {"T4": 15_360 / 1024, "A10G/L4": 24.0, "A6000": 49_140 / 1024, "A100-80G": 81_920 / 1024}
+# Assumed GPU memory outside PyTorch's tensors (CUDA context, allocator slack) when a guide budgets a GPU.
+CUDA_OVERHEAD_GIB = 0.5
+# The QLoRA repository's 65B run (artidoro/qlora scripts/finetune_guanaco_65b.sh): batch 4, at most 16 + 512 tokens.
+QLORA_65B_BATCH = (4, 16 + 512)
 
 MEMORY_METHODS = ("full", "lora", "qlora")
 # optimizer name -> (state tensors per trainable parameter, bytes of the per-tensor `step` counter)
@@ -278,15 +287,39 @@ def breakdown_rows(model: str = "llama-7b") -> dict[str, tuple[str, dict[str, in
             for key, (label, kwargs) in BREAKDOWN.items()}
 
 
-def lecture_claims() -> dict[str, float]:
-    """The numbers behind the lecture's memory claims (GB = 10^9 bytes, activations excluded).
+def checkpointed_activation_bytes(model: nn.Module | str, batch_size: int = 1, seq_len: int = 512) -> int:
+    """Rough activation bytes of one training step with gradient checkpointing and 16-bit activations.
 
-    * "7B ≈ 28 GB / 40 GB+": ``full_fp32_weights_7b`` (7×10⁹ fp32 weights), ``full_fp32_total_7b`` and
-      ``full_bf16_total_7b`` (plus gradients and fp32 AdamW states).
-    * "65B on one 48 GB GPU": LLaMA-65B QLoRA, r=64 on all linear layers. ``qlora_65b``: this course's defaults
-      (fp32 adapters, ``prepare_model_for_kbit_training`` upcasts the bf16 embeddings/head to fp32);
-      ``qlora_65b_repo_recipe``: the QLoRA repository's ``--bf16`` recipe (artidoro/qlora ``qlora.py``: LoRA
-      layers, embeddings and lm_head cast to bf16; paged 32-bit AdamW keeps fp32 states).
+    Each layer's input is kept (layers·b·s·h·2 bytes); backward recomputes one layer at a time, which holds
+    s·b·h·(34 + 5·a·s/h) bytes (Korthikanti et al. 2022, arXiv 2205.05198, §4.1, eq. 1); a model with an LM head
+    adds its logits b·s·V three times (bf16, the fp32 copy the loss makes, its fp32 gradient: 10 bytes each).
+    """
+    model = preset_model(model) if isinstance(model, str) else model
+    b = validate.positive_int(batch_size, "batch_size")
+    s = validate.positive_int(seq_len, "seq_len")
+    config = getattr(model, "config", None)
+    if config is None:
+        raise TypeError(f"model must be a transformers model (with .config), got {type(model).__name__}")
+    h, layers, heads = config.hidden_size, config.num_hidden_layers, config.num_attention_heads
+    kept = layers * b * s * h * 2
+    one_layer = s * b * h * 34 + 5 * heads * s * s * b
+    logits = b * s * config.vocab_size * 10 if model.get_output_embeddings() is not None else 0
+    return kept + one_layer + logits
+
+
+def lecture_claims() -> dict[str, float]:
+    """The numbers behind the lecture's memory claims (activations excluded unless named).
+
+    Keys end in their unit: ``_gb`` (10⁹ bytes, the lecture's arithmetic) or ``_gib`` (2³⁰ bytes, for GPU fits).
+
+    * "7B ≈ 28 GB / 40 GB+": ``full_fp32_weights_7b_gb`` (7×10⁹ fp32 weights), ``full_fp32_total_7b_gb`` and
+      ``full_bf16_total_7b_gb`` (plus gradients and fp32 AdamW states).
+    * "65B on one 48 GB GPU" (QLoRA abstract): LLaMA-65B QLoRA, r=64 on all linear layers, against the A6000's
+      ``a6000_gib``. ``qlora_65b_gib``: this course's defaults (fp32 adapters, ``prepare_model_for_kbit_training``
+      upcasts the bf16 embeddings/head to fp32); ``qlora_65b_repo_recipe_gib``: the QLoRA repository's ``--bf16``
+      recipe (artidoro/qlora ``qlora.py``: LoRA layers, embeddings and lm_head in bf16; paged 32-bit AdamW keeps
+      fp32 states); ``activations_65b_gib``: :func:`checkpointed_activation_bytes` at the repository's 65B batch
+      (:data:`QLORA_65B_BATCH`).
     * "~75% less memory": ``reduction_weight_bits`` = 1 − 4.127/16 (NF4+DQ vs 16-bit weight storage);
       ``reduction_vs_lora_bf16`` and ``reduction_vs_full_bf16``: LLaMA-7B QLoRA training total vs LoRA on a bf16
       base and vs full bf16 fine-tuning.
@@ -296,12 +329,14 @@ def lecture_claims() -> dict[str, float]:
     q65_repo = estimate_training_memory("llama-65b", weight_dtype="bf16", **BREAKDOWN["qlora_repo"][1])
     rows = {key: est for key, (_, est) in breakdown_rows("llama-7b").items()}
     return {
-        "full_fp32_weights_7b": estimate_training_memory(n7, "full", "fp32")["weights"] / GB,
-        "full_fp32_total_7b": estimate_training_memory(n7, "full", "fp32")["total"] / GB,
-        "full_bf16_total_7b": estimate_training_memory(n7, "full", "bf16")["total"] / GB,
-        "qlora_65b": q65["total"] / GB,
-        "qlora_65b_weights_4bit": q65["weights_4bit"] / GB,
-        "qlora_65b_repo_recipe": q65_repo["total"] / GB,
+        "full_fp32_weights_7b_gb": estimate_training_memory(n7, "full", "fp32")["weights"] / GB,
+        "full_fp32_total_7b_gb": estimate_training_memory(n7, "full", "fp32")["total"] / GB,
+        "full_bf16_total_7b_gb": estimate_training_memory(n7, "full", "bf16")["total"] / GB,
+        "qlora_65b_gib": q65["total"] / GIB,
+        "qlora_65b_weights_4bit_gib": q65["weights_4bit"] / GIB,
+        "qlora_65b_repo_recipe_gib": q65_repo["total"] / GIB,
+        "activations_65b_gib": checkpointed_activation_bytes("llama-65b", *QLORA_65B_BATCH) / GIB,
+        "a6000_gib": GPU_GIB["A6000"],
         "reduction_weight_bits": 1 - nf4.bits_per_parameter(64, double_quant=True) / 16,
         "reduction_vs_lora_bf16": 1 - rows["qlora"]["total"] / rows["lora"]["total"],
         "reduction_vs_full_bf16": 1 - rows["qlora"]["total"] / rows["full"]["total"],
@@ -315,6 +350,13 @@ def gb(nbytes: int) -> float:
     return nbytes / GB
 
 
+def gib(nbytes: int) -> float:
+    """Bytes in GiB (2^30), the unit GPU memory is compared in."""
+    if nbytes < 0:
+        raise ValueError(f"nbytes must be >= 0, got {nbytes!r}")
+    return nbytes / GIB
+
+
 def mib(nbytes: int) -> float:
     """Bytes in MiB (2^20), for small models."""
     if nbytes < 0:
@@ -323,7 +365,8 @@ def mib(nbytes: int) -> float:
 
 
 __all__ = [
-    "ADAMW_STATES", "BREAKDOWN", "BYTES_PER_ELEMENT", "GB", "MEMORY_METHODS", "OPTIMIZERS", "PARTS", "PART_LABELS",
-    "breakdown_rows", "estimate_training_memory", "with_total", "full_finetune_bytes", "gb", "lecture_claims", "mib",
+    "ADAMW_STATES", "BREAKDOWN", "BYTES_PER_ELEMENT", "CUDA_OVERHEAD_GIB", "GB", "GIB", "GPU_GIB", "MEMORY_METHODS",
+    "OPTIMIZERS", "PARTS", "PART_LABELS", "QLORA_65B_BATCH", "breakdown_rows", "checkpointed_activation_bytes",
+    "estimate_training_memory", "with_total", "full_finetune_bytes", "gb", "gib", "lecture_claims", "mib",
     "nf4_weight_bytes",
 ]

@@ -102,14 +102,14 @@ def per_gpu_memory(parts: Mapping[str, int], world_size: int, strategy: str = "f
 def per_gpu_table(model: str = "llama-7b", world_sizes: Sequence[int] = (1, 2, 4, 8),
                   strategies: Sequence[str] = ("ddp", "fsdp"), methods: Sequence[str] = ("full", "lora", "qlora"),
                   weight_dtype: str = "bf16"):
-    """GB per GPU (10^9 bytes) for each method x strategy (rows) and GPU count (columns), from the estimator.
+    """GiB per GPU (as GPUs report) for each method x strategy (rows) and GPU count (columns), from the estimator.
 
     Sharded QLoRA rows use the FSDP / ZeRO-3 recipe: codes stored in bf16 and no fp32 upcast of the other weights
     (``kbit_upcast=False``: every tensor of a flat parameter has one dtype); DDP rows use the course's defaults.
     """
     import pandas as pd
 
-    from course_utils.memory import GB, estimate_training_memory
+    from course_utils.memory import GIB, estimate_training_memory
 
     rows = {}
     for method in methods:
@@ -118,7 +118,7 @@ def per_gpu_table(model: str = "llama-7b", world_sizes: Sequence[int] = (1, 2, 4
             upcast = {"kbit_upcast": False} if method == "qlora" and strategy in ("zero3", "fsdp") else {}
             parts = estimate_training_memory(model, method, weight_dtype, **upcast)
             label = f"{method} / {STRATEGY_LABELS[strategy]}"
-            rows[label] = {f"{n} GPU": per_gpu_memory(parts, n, strategy)["total"] / GB for n in world_sizes}
+            rows[label] = {f"{n} GPU": per_gpu_memory(parts, n, strategy)["total"] / GIB for n in world_sizes}
     return pd.DataFrame(rows).T
 
 

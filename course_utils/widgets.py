@@ -69,14 +69,14 @@ class LoraExplorer(widgets.VBox):
         self.base_params = sum(p.numel() for p in model.parameters())
         style = {"description_width": "initial"}
         layout = widgets.Layout(width="420px")
-        self.rank = widgets.IntSlider(value=r, min=1, max=256, step=1, description="rank r",
+        self.rank = widgets.IntSlider(value=r, min=1, max=256, step=1, description="랭크 r",
                                       continuous_update=True, style=style, layout=layout)
-        self.alpha = widgets.IntSlider(value=alpha, min=1, max=512, step=1, description="alpha α",
+        self.alpha = widgets.IntSlider(value=alpha, min=1, max=512, step=1, description="알파 α",
                                        continuous_update=True, style=style, layout=layout)
         self.targets = {n: widgets.Checkbox(value=n in targets, description=n, indent=False,
                                             layout=widgets.Layout(width="auto"))
                         for n in names}
-        self.dora = widgets.Checkbox(value=False, description="DoRA (magnitude 추가)", indent=False)
+        self.dora = widgets.Checkbox(value=False, description="DoRA (크기 벡터 추가)", indent=False)
         self.total = widgets.HTML()
         self.table = widgets.HTML()
         self.state: dict = {}
@@ -86,7 +86,7 @@ class LoraExplorer(widgets.VBox):
             widgets.HTML("<b>LoRA 파라미터 탐색기</b>"),
             self.rank,
             self.alpha,
-            widgets.HBox([widgets.Label("target_modules:"), *self.targets.values(), self.dora]),
+            widgets.HBox([widgets.Label("대상 모듈 (target_modules):"), *self.targets.values(), self.dora]),
             self.total,
             self.table,
         ])
@@ -140,7 +140,8 @@ class LoraExplorer(widgets.VBox):
         cols = ["module", "shape (out×in)", "count", "LoRA per module", "LoRA params"]
         if rows and "DoRA magnitude" in rows[0]:
             cols.append("DoRA magnitude")
-        head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>" for c in cols)
+        head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(TABLE_HEADERS[c])}</th>"
+                       for c in cols)
         body = []
         for row in rows:
             cells = []
@@ -149,7 +150,7 @@ class LoraExplorer(widgets.VBox):
                 text = f"{v:,}" if isinstance(v, int) else html.escape(str(v))
                 cells.append(f"<td style='padding:2px 8px'>{text}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
-        note = f"<div>+ classifier 사본 등 modules_to_save: {other:,}</div>" if other else ""
+        note = f"<div>+ classifier 사본 등 modules_to_save의 학습 파라미터: {other:,}</div>" if other else ""
         return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
 
 
@@ -167,7 +168,9 @@ def lora_explorer(model: nn.Module, **kwargs) -> LoraExplorer:
 # Training-memory explorer (model size, method, dtype -> stacked bar of the breakdown)
 # ----------------------------------------------------------------------------------------------------
 
-GPU_SIZES_GB = {"T4": 16, "A10/L4": 24, "A6000": 48, "A100/H100": 80}
+#: Korean column headers of the LoRA table (the row keys of params.lora_breakdown).
+TABLE_HEADERS = {"module": "모듈", "shape (out×in)": "모양 (out×in)", "count": "개수",
+                 "LoRA per module": "모듈당 LoRA", "LoRA params": "LoRA 파라미터", "DoRA magnitude": "DoRA 크기 벡터"}
 
 
 class MemoryExplorer(widgets.VBox):
@@ -176,7 +179,8 @@ class MemoryExplorer(widgets.VBox):
     The numbers are :func:`course_utils.memory.estimate_training_memory` (activations excluded). Child widgets are
     attributes so tests and students can drive it from Python: ``model`` (``Dropdown`` of
     :data:`course_utils.presets.PRESETS`), ``method`` and ``dtype`` (``ToggleButtons``), ``rank`` (``IntSlider``),
-    ``bar`` and ``total`` (``HTML``). ``state`` holds the last estimate (``parts`` in bytes, ``total_gb``, ...).
+    ``bar`` and ``total`` (``HTML``). ``state`` holds the last estimate (``parts`` in bytes, ``total_gib``, ...).
+    Sizes are GiB (2³⁰ bytes), compared with what GPUs report (:data:`course_utils.memory.GPU_GIB`).
 
     Args:
         model (`str`): a preset name. Defaults to ``"llama-7b"``.
@@ -215,7 +219,8 @@ class MemoryExplorer(widgets.VBox):
         for w in (self.method, self.dtype, self.rank):
             w.observe(self._on_change, names="value")
         super().__init__([
-            widgets.HTML("<b>학습 메모리 계산기</b> (활성값 제외, GB = 10<sup>9</sup> 바이트)"),
+            widgets.HTML("<b>학습 메모리 계산기</b> (단위 GiB = 2<sup>30</sup> 바이트, GPU가 보고하는 단위; "
+                         "활성값 제외; 어댑터·AdamW 상태 fp32)"),
             self.model, self.method, self.dtype, self.rank, self.total, self.bar,
         ])
         self.update()
@@ -236,18 +241,19 @@ class MemoryExplorer(widgets.VBox):
 
     def update(self) -> None:
         """Recompute the estimate and redraw ``total`` and ``bar``."""
-        from .memory import GB, PART_COLORS, PART_LABELS, estimate_training_memory
+        from .memory import GIB, GPU_GIB, PART_COLORS, PART_LABELS, estimate_training_memory
 
         model, method, dtype, r = self.model.value, self.method.value, self.dtype.value, self.rank.value
         parts = estimate_training_memory(model, method, dtype, r=r)
         scale = estimate_training_memory(model, "full", "fp32")["total"]  # the widest bar of this model
         total = parts["total"]
-        fits = {gpu: total <= size * GB for gpu, size in GPU_SIZES_GB.items()}
+        fits = {gpu: total <= size * GIB for gpu, size in GPU_GIB.items()}
         self.state = {"model": model, "method": method, "dtype": dtype, "r": r, "parts": parts,
-                      "total_gb": total / GB, "scale_gb": scale / GB, "fits": fits}
-        fit_text = " · ".join(f"{gpu} {size} GB {'✓' if fits[gpu] else '✗'}" for gpu, size in GPU_SIZES_GB.items())
-        self.total.value = (f"<b>합계 <span class='total'>{total / GB:,.2f}</span> GB</b> "
-                            f"(완전 FT fp32 {scale / GB:,.1f} GB 대비 {100 * total / scale:.1f}%) · {fit_text}")
+                      "total_gib": total / GIB, "scale_gib": scale / GIB, "fits": fits}
+        fit_text = " · ".join(f"{gpu} {size:.2f} GiB {'✓' if fits[gpu] else '✗'}" for gpu, size in GPU_GIB.items())
+        self.total.value = (f"<b>합계 <span class='total'>{total / GIB:,.2f}</span> GiB</b> "
+                            f"(완전 FT fp32 {scale / GIB:,.1f} GiB 대비 {100 * total / scale:.1f}%) · "
+                            f"GPU별 (텐서만, 활성값은 따로): {fit_text}")
         segments, legend = [], []
         for part, nbytes in parts.items():
             if part == "total" or nbytes == 0:
@@ -256,10 +262,10 @@ class MemoryExplorer(widgets.VBox):
             label = PART_LABELS[part]
             segments.append(
                 f"<div class='segment' data-part='{part}' data-bytes='{nbytes}' "
-                f"title='{html.escape(label)}: {nbytes / GB:,.3f} GB' "
+                f"title='{html.escape(label)}: {nbytes / GIB:,.3f} GiB' "
                 f"style='width:{width:.4f}%;background:{PART_COLORS[part]};height:100%'></div>")
             legend.append(f"<span style='color:{PART_COLORS[part]}'>■</span> {html.escape(label)} "
-                          f"{nbytes / GB:,.2f} GB")
+                          f"{nbytes / GIB:,.2f} GiB")
         self.bar.value = (
             "<div class='memory-bar' style='display:flex;width:640px;height:26px;border:1px solid #888'>"
             + "".join(segments) + "</div><div style='font-size:90%'>" + " &nbsp; ".join(legend) + "</div>")
@@ -301,14 +307,14 @@ class BlocksizeExplorer(widgets.VBox):
         self.x = validate.float_tensor(x).detach()
         self._mse: dict[tuple[int, bool], float] = {}
         self.blocksize = widgets.Dropdown(options=list(nf4.ALLOWED_BLOCKSIZES), value=blocksize,
-                                          description="blocksize")
+                                          description="블록 크기")
         self.double_quant = widgets.Checkbox(value=double_quant, description="이중 양자화 (DQ)", indent=False)
         self.readout = widgets.HTML()
         self.table = widgets.HTML()
         self.state: dict = {}
         for w in (self.blocksize, self.double_quant):
             w.observe(self._on_change, names="value")
-        super().__init__([widgets.HTML("<b>NF4 blocksize 탐색기</b>"),
+        super().__init__([widgets.HTML("<b>NF4 블록 크기 탐색기</b>"),
                           widgets.HBox([self.blocksize, self.double_quant]), self.readout, self.table])
         self.update()
 
@@ -329,7 +335,7 @@ class BlocksizeExplorer(widgets.VBox):
         bits = nf4.bits_per_parameter(bs, dq)
         self.state = {"blocksize": bs, "double_quant": dq, "bits": bits, "overhead": bits - 4,
                       "mse": self.mse(bs, dq)}
-        self.readout.value = (f"<b>blocksize {bs}{' + DQ' if dq else ''}: {bits:.6g} bits/param</b> "
+        self.readout.value = (f"<b>블록 크기 {bs}{' + DQ' if dq else ''}: {bits:.6g} bits/param</b> "
                               f"(4비트 코드 + 스케일 {bits - 4:.6g}비트) · MSE {self.state['mse']:.4g}")
         rows = []
         for b in nf4.ALLOWED_BLOCKSIZES:
@@ -337,7 +343,7 @@ class BlocksizeExplorer(widgets.VBox):
             rows.append(f"<tr{mark}><td>{b}</td><td>{nf4.bits_per_parameter(b, dq):.6g}</td>"
                         f"<td>{self.mse(b, dq):.4g}</td></tr>")
         head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>"
-                       for c in ("blocksize", "bits/param", "MSE"))
+                       for c in ("블록 크기", "파라미터당 비트", "MSE"))
         self.table.value = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 

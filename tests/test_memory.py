@@ -12,7 +12,7 @@ from torch import nn
 from course_utils import inventory, memory, memory_figures, nf4
 from course_utils.env import make_profile
 from course_utils.inventory import inventory_bytes, measure_training_memory
-from course_utils.memory import GB, estimate_training_memory
+from course_utils.memory import GIB, estimate_training_memory
 from course_utils.models import (
     load_classifier,
     load_classifier_4bit,
@@ -161,16 +161,58 @@ def test_presets_have_the_published_sizes():
 def test_lecture_claims_numerically():
     claims = memory.lecture_claims()
     # "7B ≈ 28 GB": fp32 weights only; with gradients and AdamW states it is 112 GB (bf16 weights: 84 GB), far over 40
-    assert claims["full_fp32_weights_7b"] == 28.0
-    assert claims["full_fp32_total_7b"] == 112.0 and claims["full_bf16_total_7b"] == 84.0
-    # "65B on one 48 GB GPU": with the QLoRA repository's recipe (bf16 adapters, bf16 embeddings) the
-    # persistent tensors fit under 48 GB; with fp32 adapters and prepare_model_for_kbit_training's upcast they don't
-    assert 33 < claims["qlora_65b_weights_4bit"] < 34
-    assert claims["qlora_65b_repo_recipe"] < 48 < claims["qlora_65b"]
+    assert claims["full_fp32_weights_7b_gb"] == 28.0
+    assert claims["full_fp32_total_7b_gb"] == 112.0 and claims["full_bf16_total_7b_gb"] == 84.0
+    # "65B on one 48 GB GPU" (QLoRA abstract), compared in GiB with the 47.99 GiB an A6000 reports: the persistent
+    # tensors fit with both the course's defaults and the QLoRA repository's bf16 recipe ...
+    assert 31 < claims["qlora_65b_weights_4bit_gib"] < 32
+    assert claims["qlora_65b_repo_recipe_gib"] < claims["qlora_65b_gib"] < claims["a6000_gib"] == 49_140 / 1024
+    # ... and with the repository's batch (4 x 528 tokens, gradient checkpointing) only the bf16 recipe still fits
+    overhead = claims["activations_65b_gib"] + memory.CUDA_OVERHEAD_GIB
+    assert claims["qlora_65b_repo_recipe_gib"] + overhead < claims["a6000_gib"] < claims["qlora_65b_gib"] + overhead
     # "~75% less memory": true for the 4-bit weight storage vs 16-bit (1 - 4.127/16), not for training totals
     assert claims["reduction_weight_bits"] == pytest.approx(1 - 4.126953125 / 16)
     assert 0.74 < claims["reduction_weight_bits"] < 0.75
     assert claims["reduction_vs_lora_bf16"] < 0.70 < 0.90 < claims["reduction_vs_full_bf16"]
+
+
+def test_gpu_fits_fail_if_gb_and_gib_are_mixed():
+    """The same 65B QLoRA tensors: 48.3 "GB" (10^9) against a "48 GB" GPU looks like a miss, 44.99 GiB is a fit."""
+    total = estimate_training_memory("llama-65b", "qlora", "bf16")["total"]
+    assert memory.gib(total) == total / 2**30 and memory.gb(total) == total / 10**9
+    assert memory.gb(total) > 48 > memory.GPU_GIB["A6000"] > memory.gib(total)  # mixing units flips the answer
+    assert memory.GPU_GIB["T4"] == 15.0 and memory.GIB == 2**30 and memory.GB == 10**9
+    with pytest.raises(ValueError, match="nbytes must be >= 0"):
+        memory.gib(-1)
+
+
+def test_checkpointed_activation_bytes_by_hand():
+    # LLaMA-65B, batch 1 x 512: 80 layer inputs (2 bytes) + one layer recomputed + logits (10 bytes each)
+    b, s, h, layers, heads, vocab = 1, 512, 8192, 80, 64, 32000
+    expected = layers * b * s * h * 2 + s * b * h * 34 + 5 * heads * s * s * b + b * s * vocab * 10
+    assert memory.checkpointed_activation_bytes("llama-65b", 1, 512) == expected
+    # a sequence classifier has no LM head: no vocabulary-sized logits
+    bert = memory.checkpointed_activation_bytes("klue/bert-base", 2, 128)
+    assert bert == 12 * 2 * 128 * 768 * 2 + 128 * 2 * 768 * 34 + 5 * 12 * 128 * 128 * 2
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        memory.checkpointed_activation_bytes("llama-7b", 0)
+    with pytest.raises(TypeError, match="transformers model"):
+        memory.checkpointed_activation_bytes(nn.Linear(2, 2))
+
+
+def test_check_estimate_is_exact_on_cpu_and_tolerant_on_cuda():
+    estimate = memory.with_total({"weights": 1000, "adapters": 100, "gradients": 100, "optimizer_states": 200})
+    assert "바이트 단위로 같습니다" in inventory.check_estimate(estimate, dict(estimate), "cpu")
+    off_by_one = memory.with_total({**estimate, "weights": 1001})
+    with pytest.raises(AssertionError, match="differs from the measurement on CPU"):
+        inventory.check_estimate(estimate, off_by_one, "cpu")
+    verdict = inventory.check_estimate(estimate, off_by_one, "cuda")  # a GPU run reports, never stops, within 15%
+    assert "weights +1 B" in verdict and "0.07%" in verdict
+    far_off = memory.with_total({**estimate, "weights": 2000})
+    with pytest.raises(AssertionError, match="allowed 15%"):
+        inventory.check_estimate(estimate, far_off, "cuda")
+    with pytest.raises(ValueError, match="missing"):
+        inventory.check_estimate({"total": 1}, estimate, "cpu")
 
 
 def test_full_finetune_bytes_agrees_with_the_estimator_for_a_bare_count():
@@ -269,13 +311,28 @@ def test_classifier_in_4bit_breaks_get_peft_model(tiny_klue_dir):
 
 def test_qlora_figure_shows_the_three_methods_for_7b_and_65b():
     fig = memory_figures.qlora_memory_figure()
-    assert len(fig.axes) == 2
-    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert len(labels) == 4 and "QLoRA" in labels[2] and "QLoRA" in labels[3]
+    axes = [ax for ax in fig.axes if ax.get_yticklabels()]
+    assert len(axes) == 2
+    labels = [t.get_text() for t in axes[0].get_yticklabels()]
+    assert len(labels) == 4 and labels[0].startswith("QLoRA") and labels[-1].startswith("완전")
     rows = memory.breakdown_rows("llama-7b")
     totals = [est["total"] for _, est in rows.values()]
     assert totals[0] > totals[1] > totals[2] > totals[3]
     assert rows["qlora"][1] == estimate_training_memory("llama-7b", "qlora", "bf16")
+    # the axis ends past the PEFT bars (QLoRA readable), the full FT bar is clipped and labelled; units are GiB
+    for ax, name in zip(axes, ("llama-7b", "llama-65b")):
+        lora_gib = memory.breakdown_rows(name)["lora"][1]["total"] / memory.GIB
+        assert lora_gib < ax.get_xlim()[1] < 2 * lora_gib and ax.get_xlabel() == "GiB"
+        texts = [t.get_text() for t in ax.texts]
+        assert any("잘림" in t for t in texts) and all("GB" not in t.replace("GiB", "") for t in texts)
+    assert "A6000\n47.99 GiB" in [t.get_text() for t in axes[1].texts]
+
+
+def test_full_finetune_figure_is_in_gib_without_caret_text():
+    fig = memory_figures.full_finetune_memory_figure()
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts] + [ax.get_ylabel() for ax in fig.axes]
+    assert not any("^" in t for t in texts) and "GiB" in fig.axes[0].get_ylabel()
+    assert f"{7 * 10**9 * 16 / 2**30:,.0f} GiB" in texts  # 7B fp32: 112e9 bytes = 104 GiB
 
 
 def _memory_explorer():
@@ -295,7 +352,8 @@ def test_memory_explorer_shows_the_estimators_numbers():
     w.rank.value = 16
     expected = estimate_training_memory("llama-65b", "lora", "fp32", r=16)
     assert w.state["parts"] == expected
-    assert f"{expected['total'] / GB:,.2f}" in w.total.value
+    assert f"{expected['total'] / GIB:,.2f}</span> GiB" in w.total.value
+    assert w.state["fits"] == {gpu: expected["total"] <= size * GIB for gpu, size in memory.GPU_GIB.items()}
     for part in ("weights", "adapters", "gradients", "optimizer_states"):
         assert f"data-part='{part}' data-bytes='{expected[part]}'" in w.bar.value
     assert "weights_4bit" not in w.bar.value  # LoRA has no 4-bit part

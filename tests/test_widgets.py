@@ -74,7 +74,7 @@ def test_klue_numbers_shown(klue_model):
     assert "2,764,034" in w.total.value
     w.rank.value = 8
     assert "1,424,642" in w.total.value
-    assert "DoRA magnitude" in w.table.value
+    assert "DoRA 크기 벡터" in w.table.value  # Korean header of the DoRA magnitude column
 
 
 def test_targets_checkboxes_change_total(klue_model):
@@ -169,3 +169,13 @@ def test_blocksize_explorer_bad_arguments():
         blocksize_explorer("weights")
     with pytest.raises(TypeError, match="x must be a torch.Tensor, got int"):
         blocksize_explorer(3)
+
+
+def test_labels_and_headers_are_korean(klue_model):
+    w = lora_explorer(klue_model, r=8, targets=KLUE_TARGETS)
+    assert (w.rank.description, w.alpha.description) == ("랭크 r", "알파 α")
+    for header in ("모듈", "모양 (out×in)", "개수", "모듈당 LoRA", "LoRA 파라미터"):
+        assert f">{header}</th>" in w.table.value
+    assert "LoRA params" not in w.table.value and "count" not in w.table.value
+    b = blocksize_explorer(torch.randn(4096, generator=torch.Generator().manual_seed(0)))
+    assert b.blocksize.description == "블록 크기" and "파라미터당 비트" in b.table.value
