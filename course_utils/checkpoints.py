@@ -3,32 +3,39 @@
 Declarative question classes in the style of Kaggle's learntools: a numeric answer with a tolerance, one choice
 from a list, a set of choices, a tuple, or a written (conceptual) answer. Each known wrong answer carries feedback
 that teaches ("A와 B를 모두 세었나요?"). Every :meth:`Question.check` displays that feedback together with a
-structured record (MIME type :data:`RECORD_MIME`: question id, answer, verdict, timestamp), which
-``python -m course_utils.grade`` reads from saved notebooks without running them.
+structured record (MIME type :data:`RECORD_MIME`: question id, answer, verdict, score, student id, variant, a
+summary of the run's context, timestamp), which ``python -m course_utils.grade`` reads from saved notebooks.
 
-This module is the engine (question classes, verdicts, records, the registry and :func:`checkpoint`); the
-questions themselves live in :mod:`course_utils.questions`, which this module imports last so that
-:data:`QUESTIONS` is complete after any import of it.
+This module is the engine (the base class, verdicts, records, the registry and :func:`checkpoint`); the question
+kinds live in :mod:`course_utils.question_kinds` and the questions in :mod:`course_utils.questions`, both imported
+last so that :data:`QUESTIONS` is complete after any import of this module.
+
+Per-student variants (:mod:`course_utils.variants`): a question with a ``draw`` function takes its numbers from the
+student's seed; its prompt is a template (``{r}``) filled with them, and the judging sees them in the context.
 
 Verdicts: ``"correct"``, ``"incorrect"``, ``"not_attempted"`` (the ``None`` placeholder is untouched),
-``"recorded"`` (a written answer, for the instructor) and ``"invalid"`` (an answer of the wrong kind, e.g. text
-where a number is asked). ``check`` never raises for a student's answer; it raises ``TypeError`` only when the
-notebook passes the wrong context keywords.
+``"recorded"`` (a written answer, for the instructor) and ``"invalid"`` (an answer of the wrong kind). ``check``
+never raises for a student's answer; it raises ``TypeError`` only when the notebook passes the wrong context.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from course_utils import variants
+
 RECORD_MIME = "application/vnd.peft-course.checkpoint+json"
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 VERDICTS = ("correct", "incorrect", "not_attempted", "recorded", "invalid")
 NOT_ATTEMPTED = "아직 답을 적지 않았습니다. `None`을 여러분의 답으로 바꾸고 다시 실행하세요."
+WITHHELD = "과제용 노트북에서는 모범 답안을 보여 주지 않습니다. 채점이 끝난 뒤 연습용 노트북에서 확인하세요."
 MAX_RECORDED_CHARS = 2000  # a written answer longer than this is cut in the record
+CURRENT = object()  # "the session's student" (variants.current_student())
 
 Context = Mapping[str, Any]
 Text = str | Callable[[Context], str]  # feedback may need the context (e.g. the measured value)
@@ -54,7 +61,7 @@ def _text(text: Text, context: Context) -> str:
     return text(context) if callable(text) else text
 
 
-def _is_placeholder(answer: object) -> bool:
+def is_placeholder(answer: object) -> bool:
     """True for an untouched placeholder: None, ``...``, or an empty string."""
     return answer is None or answer is Ellipsis or (isinstance(answer, str) and not answer.strip())
 
@@ -88,6 +95,15 @@ def jsonable(answer: object) -> Any:
     return repr(answer)[:MAX_RECORDED_CHARS]
 
 
+def fingerprint(value: object) -> Any:
+    """A context value for the record: numbers and tuples as JSON, a tensor or array as its sha256, shape and dtype."""
+    if hasattr(value, "shape") and hasattr(value, "dtype") and getattr(value, "ndim", 0) > 0:
+        array = value.detach().cpu().contiguous().numpy() if hasattr(value, "detach") else value
+        data = bytes(memoryview(array.tobytes()))
+        return {"sha256": hashlib.sha256(data).hexdigest(), "shape": list(array.shape), "dtype": str(array.dtype)}
+    return jsonable(value)
+
+
 @dataclass
 class Question:
     """One checkpoint question: prompt, hint, model answer, and how to judge an answer.
@@ -95,10 +111,14 @@ class Question:
     Args:
         id: the question id, ``"s{section}_q{n}"`` for the lecture's questions.
         notebook: the notebook (file stem) that holds it, e.g. ``"01_lora_math"``.
-        prompt: the question in Korean.
-        hint_text: a hint that points the way without giving the answer.
-        explanation: the model answer's reasoning (shown by :meth:`solution`).
+        prompt: the question in Korean (a ``{name}`` template filled with the variant's numbers when `draw` is set).
+        hint_text: a hint that points the way without giving the answer (may use the variant's numbers too).
+        explanation: the model answer's reasoning (shown by :meth:`solution`; a template like the prompt).
         context: names of the keyword arguments `check` needs from the notebook's run (e.g. ``("measured",)``).
+        optional_context: keyword arguments `check` also accepts (e.g. ``("r",)``).
+        draw: the per-student variant: a function of a ``random.Random`` that returns the question's numbers.
+        default: the numbers of the default variant (the practice edition's, the lecture's).
+        rebuild: the run's context rebuilt from seeded data, so that the grader can judge the answer again.
     """
 
     id: str
@@ -107,6 +127,10 @@ class Question:
     hint_text: str
     explanation: str
     context: tuple[str, ...] = ()
+    optional_context: tuple[str, ...] = ()
+    draw: variants.Draw | None = None
+    default: Mapping[str, Any] = field(default_factory=dict)
+    rebuild: Callable[[], dict[str, Any]] | None = None
     kind = "written"
 
     @property
@@ -114,24 +138,62 @@ class Question:
         """Whether the answer is judged automatically (False for written answers)."""
         return self.kind != "written"
 
-    # -- the judging, per kind ------------------------------------------------------------------------------
-    def _judge(self, answer: object, context: Context) -> tuple[str, str]:
+    # -- the variant ----------------------------------------------------------------------------------------
+    def params(self, student: object = CURRENT) -> dict[str, Any]:
+        """The numbers of this question for `student` (default: the session's student; None: the default variant)."""
+        who = variants.current_student() if student is CURRENT else student
+        return variants.params_for(self.id, self.draw, self.default, None if who is None else str(who))
+
+    def _fill(self, text: str, student: object = CURRENT) -> str:
+        """A template filled with the variant's numbers (texts of questions without variants are left as they are)."""
+        return text.format_map(self.params(student)) if self.draw or self.default else text
+
+    def prompt_text(self, student: object = CURRENT) -> str:
+        """The prompt with the student's own numbers."""
+        return self._fill(self.prompt, student)
+
+    # -- the judging, per kind (ctx = the variant's numbers plus the run's context) -------------------------
+    def _judge(self, answer: object, ctx: Context) -> tuple[str, str]:
         """(verdict, feedback) for a non-placeholder answer."""
         raise NotImplementedError
 
-    def expected(self, **context: Any) -> Any:
-        """The right answer (for checkable questions), computed from the context where it depends on the run."""
+    def _score(self, answer: object, verdict: str, ctx: Context) -> float:
+        """Points out of 1 (partial credit where a kind allows it)."""
+        return 1.0 if verdict == "correct" else 0.0
+
+    def _expected(self, ctx: Context) -> Any:
+        """The right answer for the full context."""
         return None
+
+    def _known_wrong(self, ctx: Context) -> list[Any]:
+        """Known wrong answers for the full context."""
+        return []
+
+    def _ctx(self, context: Context, student: object = CURRENT) -> dict[str, Any]:
+        """The variant's numbers with the run's context on top."""
+        return {**self.params(student), **context}
+
+    def expected(self, **context: Any) -> Any:
+        """The right answer (for checkable questions) for the session's student and the run's context."""
+        return self._expected(self._ctx(context))
 
     def known_wrong(self, **context: Any) -> list[Any]:
         """Known wrong answers (each has targeted feedback); used by the self-tests."""
-        return []
+        return self._known_wrong(self._ctx(context))
+
+    def judge(self, answer: object, context: Context, student: object = CURRENT) -> tuple[Verdict, str, float]:
+        """(verdict, feedback, score) of `answer` for `student`'s variant; what check() shows and grade() recomputes."""
+        if is_placeholder(answer):
+            return Verdict("not_attempted"), NOT_ATTEMPTED, 0.0
+        ctx = self._ctx(context, student)
+        verdict, feedback = self._judge(answer, ctx)
+        return Verdict(verdict), feedback, self._score(answer, verdict, ctx)
 
     # -- the student API ------------------------------------------------------------------------------------
     def _check_context(self, context: Context) -> None:
         """TypeError naming the keyword arguments when the notebook passes the wrong context."""
         missing = [name for name in self.context if name not in context]
-        extra = sorted(set(context) - set(self.context))
+        extra = sorted(set(context) - set(self.context) - set(self.optional_context))
         if missing or extra:
             needed = ", ".join(f"{name}=..." for name in self.context) or "no keyword arguments"
             raise TypeError(f"checkpoint {self.id!r}: check() needs {needed}; "
@@ -140,22 +202,17 @@ class Question:
     def verify(self, answer: object, **context: Any) -> Verdict:
         """The verdict alone, with nothing displayed or recorded (for a notebook's own asserts and tests)."""
         self._check_context(context)
-        return self._evaluate(answer, context)[0]
-
-    def _evaluate(self, answer: object, context: Context) -> tuple[Verdict, str]:
-        """(verdict, feedback) for any answer, placeholders included."""
-        if _is_placeholder(answer):
-            verdict, feedback = "not_attempted", NOT_ATTEMPTED
-        else:
-            verdict, feedback = self._judge(answer, context)
-        return Verdict(verdict), feedback
+        return self.judge(answer, context)[0]
 
     def check(self, answer: object = None, **context: Any) -> Verdict:
         """Judge `answer`, display Korean feedback plus a grading record, and return the verdict."""
         self._check_context(context)
-        verdict, feedback = self._evaluate(answer, context)
+        verdict, feedback, score = self.judge(answer, context)
         record = {"version": RECORD_VERSION, "question": self.id, "kind": self.kind, "answer": jsonable(answer),
-                  "verdict": str(verdict), "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
+                  "verdict": str(verdict), "score": score, "feedback": feedback,
+                  "student": variants.current_student(), "variant": self.params() if self.draw else None,
+                  "context": {name: fingerprint(value) for name, value in sorted(context.items())},
+                  "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
         icon = {"correct": "✅", "incorrect": "❌", "invalid": "⚠️", "recorded": "📝", "not_attempted": "⏳"}[verdict]
         _emit({RECORD_MIME: record, "text/plain": f"{icon} [{self.id}] {feedback}",
                "text/markdown": f"{icon} **[{self.id}]** {feedback}"})
@@ -163,17 +220,21 @@ class Question:
 
     def hint(self) -> None:
         """Display the hint."""
-        _emit({"text/plain": f"💡 [{self.id}] 힌트: {self.hint_text}",
-               "text/markdown": f"💡 **[{self.id}] 힌트:** {self.hint_text}"})
+        text = self._fill(self.hint_text)
+        _emit({"text/plain": f"💡 [{self.id}] 힌트: {text}", "text/markdown": f"💡 **[{self.id}] 힌트:** {text}"})
 
     def solution_text(self, **context: Any) -> str:
         """The model answer as text (with the computed value where the question has one)."""
+        explanation = self._fill(self.explanation)
         if self.checkable and all(name in context for name in self.context):
-            return f"정답: {self._format_expected(self.expected(**context))}. {self.explanation}"
-        return self.explanation
+            return f"정답: {self._format_expected(self.expected(**context))}. {explanation}"
+        return explanation
 
     def solution(self, **context: Any) -> None:
-        """Display the model answer (pass the same context as to check() to see the computed value)."""
+        """Display the model answer; in the assignment edition, a note that solutions are withheld."""
+        if variants.assignment_mode():
+            _emit({"text/plain": f"🔒 [{self.id}] {WITHHELD}", "text/markdown": f"🔒 **[{self.id}]** {WITHHELD}"})
+            return
         text = self.solution_text(**context)
         _emit({"text/plain": f"📖 [{self.id}] 모범 답안: {text}",
                "text/markdown": f"📖 **[{self.id}] 모범 답안:** {text}"})
@@ -183,176 +244,11 @@ class Question:
         return repr(value)
 
     def __repr__(self) -> str:
-        return f"checkpoint({self.id!r}): {self.prompt}"
+        return f"checkpoint({self.id!r}): {self.prompt_text()}"
 
     def _repr_markdown_(self) -> str:
-        """The prompt, when `q` is a cell's last value."""
-        return f"**[{self.id}]** {self.prompt}"
-
-
-@dataclass(repr=False)
-class WrittenQuestion(Question):
-    """A conceptual question: the written answer is recorded for the instructor; `solution()` shows a model answer."""
-
-    kind = "written"
-
-    def _judge(self, answer: object, context: Context) -> tuple[str, str]:
-        if not isinstance(answer, str):
-            return "invalid", f"이 질문은 문장으로 답합니다. 따옴표로 감싼 문자열로 적어 주세요 (받은 값: {answer!r})."
-        return "recorded", "답을 기록했습니다. `q.solution()`으로 모범 답안과 비교해 보세요."
-
-
-@dataclass(repr=False)
-class NumericQuestion(Question):
-    """A number compared with a tolerance; `answer` is a number or a function of the context."""
-
-    answer: float | Callable[[Context], float] = 0.0
-    abs_tol: float = 1e-9
-    rel_tol: float = 0.0
-    wrong: tuple[Wrong, ...] = ()
-    unit: str = ""
-    kind = "numeric"
-
-    def expected(self, **context: Any) -> float:
-        return float(self.answer(context) if callable(self.answer) else self.answer)
-
-    def known_wrong(self, **context: Any) -> list[float]:
-        return [float(w.answer(context) if callable(w.answer) else w.answer) for w in self.wrong]
-
-    def _close(self, a: float, b: float) -> bool:
-        """Equal within the question's tolerance."""
-        return math.isclose(a, b, rel_tol=self.rel_tol, abs_tol=self.abs_tol)
-
-    def _judge(self, answer: object, context: Context) -> tuple[str, str]:
-        value = _to_number(answer)
-        if value is None:
-            return "invalid", f"숫자로 답하세요 (따옴표·% 기호 없이, 예: 12.5). 받은 값: {answer!r}"
-        right = self.expected(**context)
-        if self._close(value, right):
-            return "correct", f"정답입니다! {self._format_expected(right)}"
-        for wrong, known in zip(self.wrong, self.known_wrong(**context)):
-            if self._close(value, known) and not self._close(known, right):
-                return "incorrect", f"{_text(wrong.feedback, context)} `q.hint()`도 참고하세요."
-        direction = "큽니다" if value > right else "작습니다"
-        return "incorrect", f"아직 아닙니다: 답이 정답보다 {direction}. `q.hint()`를 보고 다시 계산해 보세요."
-
-    def _format_expected(self, value: Any) -> str:
-        return f"{value:.6g}{self.unit}"
-
-
-def _norm(item: object) -> str:
-    """An option as compared: trimmed and lower-case."""
-    return str(item).strip().lower()
-
-
-@dataclass(repr=False)
-class ChoiceQuestion(Question):
-    """Exactly one of `options` (a string); every wrong option has its own feedback."""
-
-    options: tuple[str, ...] = ()
-    answer: str | Callable[[Context], str] = ""
-    feedback: Mapping[str, Text] = field(default_factory=dict)
-    kind = "choice"
-
-    def expected(self, **context: Any) -> str:
-        return self.answer(context) if callable(self.answer) else self.answer
-
-    def known_wrong(self, **context: Any) -> list[str]:
-        right = self.expected(**context)
-        return [option for option in self.options if option != right]
-
-    def _judge(self, answer: object, context: Context) -> tuple[str, str]:
-        allowed = {_norm(o): o for o in self.options}
-        if not isinstance(answer, str) or _norm(answer) not in allowed:
-            choices = ", ".join(map(repr, self.options))
-            return "invalid", f"다음 중 하나를 문자열로 적으세요: {choices} (받은 값: {answer!r})"
-        chosen, right = allowed[_norm(answer)], self.expected(**context)
-        if chosen == right:
-            return "correct", f"정답입니다! {right!r}"
-        note = _text(self.feedback[chosen], context) if chosen in self.feedback else "다시 생각해 보세요."
-        return "incorrect", f"{chosen!r}는 아닙니다. {note}"
-
-    def _format_expected(self, value: Any) -> str:
-        return repr(value)
-
-
-@dataclass(repr=False)
-class SetQuestion(Question):
-    """A set of options (any order, any iterable of strings); feedback names each missing or extra option."""
-
-    options: Mapping[str, str] = field(default_factory=dict)  # key -> what it means (Korean)
-    answer: frozenset[str] | Callable[[Context], frozenset[str]] = frozenset()
-    why: Mapping[str, Text] = field(default_factory=dict)  # key -> why it is in / out
-    wrong_examples: tuple[frozenset[str], ...] = ()
-    kind = "set"
-
-    def expected(self, **context: Any) -> frozenset[str]:
-        return frozenset(self.answer(context) if callable(self.answer) else self.answer)
-
-    def known_wrong(self, **context: Any) -> list[frozenset[str]]:
-        right = self.expected(**context)
-        one_missing = [right - {key} for key in sorted(right)][:1]
-        one_extra = [right | {key} for key in self.options if key not in right]
-        return [*self.wrong_examples, *one_missing, *one_extra]
-
-    def _judge(self, answer: object, context: Context) -> tuple[str, str]:
-        allowed = {_norm(key): key for key in self.options}
-        if isinstance(answer, str):
-            answer = [answer]
-        answer = list(answer) if isinstance(answer, Iterable) else None
-        if answer is None or not all(isinstance(a, str) for a in answer):
-            return "invalid", f"문자열의 리스트로 적으세요, 예: [{', '.join(map(repr, list(self.options)[:2]))}]"
-        unknown = sorted({a for a in answer if _norm(a) not in allowed})
-        if unknown:
-            return "invalid", f"모르는 항목 {unknown}. 고를 수 있는 것: {', '.join(map(repr, self.options))}"
-        chosen, right = {allowed[_norm(a)] for a in answer}, self.expected(**context)
-        if chosen == right:
-            return "correct", f"정답입니다! {sorted(right)}"
-        lines = [f"`{key}`가 빠졌습니다: {_text(self.why.get(key, self.options[key]), context)}"
-                 for key in sorted(right - chosen)]
-        lines += [f"`{key}`는 해당하지 않습니다: {_text(self.why.get(key, self.options[key]), context)}"
-                  for key in sorted(chosen - right)]
-        return "incorrect", f"{len(right & chosen)}/{len(right)}개를 맞혔습니다. " + " ".join(lines)
-
-    def _format_expected(self, value: Any) -> str:
-        return repr(sorted(value))
-
-    def show_options(self) -> None:
-        """Display the options a student can choose from (keys and neutral descriptions, no verdicts)."""
-        lines = [f"- `{key}`: {meaning}" for key, meaning in self.options.items()]
-        _emit({"text/plain": "\n".join(line.replace("`", "") for line in lines), "text/markdown": "\n".join(lines)})
-
-
-@dataclass(repr=False)
-class TupleQuestion(Question):
-    """A tuple of integers (e.g. two ranks), compared exactly; the right tuple may come from the context."""
-
-    answer: tuple[int, ...] | Callable[[Context], tuple[int, ...]] = ()
-    wrong: tuple[Wrong, ...] = ()
-    labels: tuple[str, ...] = ()
-    kind = "tuple"
-
-    def expected(self, **context: Any) -> tuple[int, ...]:
-        return tuple(self.answer(context) if callable(self.answer) else self.answer)
-
-    def known_wrong(self, **context: Any) -> list[tuple[int, ...]]:
-        return [tuple(w.answer(context) if callable(w.answer) else w.answer) for w in self.wrong]
-
-    def _judge(self, answer: object, context: Context) -> tuple[str, str]:
-        right = self.expected(**context)
-        if isinstance(answer, (str, bytes)) or not isinstance(answer, Iterable):
-            return "invalid", f"{len(right)}개 값의 튜플로 적으세요: ({', '.join(self.labels)})"
-        values = [_to_number(a) for a in answer]
-        if len(values) != len(right) or any(v is None for v in values):
-            return "invalid", f"숫자 {len(right)}개의 튜플로 적으세요: ({', '.join(self.labels)})"
-        given = tuple(int(v) if float(v).is_integer() else v for v in values)
-        if given == right:
-            return "correct", f"정답입니다! {right}"
-        for wrong, known in zip(self.wrong, self.known_wrong(**context)):
-            if given == known and known != right:
-                return "incorrect", f"{_text(wrong.feedback, context)} `q.hint()`도 참고하세요."
-        off = [label for label, g, r in zip(self.labels, given, right) if g != r]
-        return "incorrect", f"다시 계산해 보세요: {', '.join(off)}이(가) 다릅니다."
+        """The prompt with the student's own numbers, when `q` is a cell's last value."""
+        return f"**[{self.id}]** {self.prompt_text()}"
 
 
 def _emit(bundle: dict[str, Any]) -> None:
@@ -393,6 +289,13 @@ def checkpoint(question_id: str) -> Question:
     return QUESTIONS[question_id]
 
 
-# The content registers its questions on import. Importing it last (every name above already exists) keeps
-# `from course_utils.checkpoints import QUESTIONS` complete, while this module holds no question of its own.
-from course_utils import questions  # noqa: E402, F401
+# The kinds and the content are imported last (every name above already exists): `from course_utils.checkpoints
+# import QUESTIONS, NumericQuestion` keeps working, while this module holds no question of its own.
+from course_utils import questions  # noqa: E402, F401, I001
+from course_utils.question_kinds import (  # noqa: E402, F401
+    ChoiceQuestion,
+    NumericQuestion,
+    SetQuestion,
+    TupleQuestion,
+    WrittenQuestion,
+)

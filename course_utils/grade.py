@@ -1,4 +1,4 @@
-"""Instructor grading: ``python -m course_utils.grade SUBMISSIONS... --out grades.csv [--execute --jobs N]``.
+"""Instructor grading: ``python -m course_utils.grade SUBMISSIONS... --out grades.csv [--report report.html]``.
 
 By default the grader runs **no student code**: it reads the checkpoint records that ``q.check(...)`` left in the
 saved notebooks (MIME type ``application/vnd.peft-course.checkpoint+json``). With ``--execute`` each notebook is
@@ -12,36 +12,53 @@ Who is the student?
     * a file (given directly, or lying directly in a class folder) belongs to the student named by the part of its
       file name before ``__`` (``kim_minsu__01_lora_math.ipynb`` → ``kim_minsu``), or to its stem when there is none.
 
+Folder and file names are Unicode-normalized (NFC: macOS zips write NFD). Symbolic links are never followed (one
+that points back into the class folder must not create a student). A student folder without any readable file still
+gets a row (``no_notebook``).
+
 One student may hand in several notebooks (01, 02, ...): their questions are merged. When two of a student's files
 answer the same question, the row's status is ``duplicate``, its ``detail`` names the files, and the answer with
 the latest timestamp is graded.
 
+The assignment's question list (``--assignment release/assignment``, or ``--questions``; by default the ids in
+the code of at least half the students whose notebooks call ``checkpoint()``) fixes everyone's maximum: another
+id in a student's records is an ``extra`` row that never counts. Answers are judged again, not trusted
+(:mod:`course_utils.grade_rows`).
+
 Output: one CSV row per (student, file) with the file's status, one per (student, question) with the verdict, and
 one ``TOTAL`` row per student; sorted, written atomically, identical on every rerun (no time of the grading run
-appears in it: ``answered_at`` is the time saved in the notebook, and is left empty with ``--execute``).
+appears in it: ``answered_at`` is the time saved in the notebook, and is left empty with ``--execute``). Beside it a
+wide CSV (``--wide``, default ``<out>_wide.csv``: one row per student, one column per question, for LMS upload) and,
+with ``--report``, the class report (:mod:`course_utils.report`). The CSVs are UTF-8 with a BOM (Excel shows
+Korean) and cells that start with = + - @ are escaped.
 Every bad submission becomes a row with a status; the grader never stops on one.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import re
 import sys
-import tempfile
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from course_utils import sandbox
-from course_utils.checkpoints import QUESTIONS, RECORD_MIME, Question
+from course_utils.checkpoints import QUESTIONS, RECORD_MIME
+from course_utils.grade_rows import (  # noqa: F401  (the grading API, re-exported)
+    COLUMNS,
+    FILE_ROW,
+    QUESTION_STATUSES,
+    TOTAL_ROW,
+    grade,
+    wide_rows,
+    write_csv,
+)
 
-COLUMNS = ("student", "question", "kind", "status", "verdict", "points", "max_points", "answer", "answered_at",
-           "file", "detail")
 FILE_STATUSES = {
     "ok": "read; it holds checkpoint records",
     "no_answers": "a notebook without any checkpoint record (cells not run, or outputs cleared)",
@@ -49,19 +66,9 @@ FILE_STATUSES = {
     "invalid_json": "not valid JSON (a damaged or half-saved file)",
     "not_a_notebook": "not a .ipynb notebook (other file type, or JSON without notebook cells)",
     "too_large": "larger than --max-mb; not read",
+    "no_notebook": "a student folder without any readable file",
     **{status: f"--execute: {text}" for status, text in sandbox.STATUSES.items() if status != "ok"},
 }
-QUESTION_STATUSES = {
-    "graded": "judged automatically (verdict correct / incorrect / invalid)",
-    "needs_review": "a written answer, recorded for the instructor (no points given automatically)",
-    "not_attempted": "the check ran with the None placeholder",
-    "missing": "no record of this question in the student's files",
-    "duplicate": "answered in two or more of the student's files; the latest answer is graded",
-    "unknown_question": "a record with an id the course does not define",
-}
-FILE_ROW = "(file)"
-TOTAL_ROW = "TOTAL"
-ANSWER_CHARS = 300
 DEFAULT_MAX_MB = 20.0
 DEFAULT_LIMITS = sandbox.Limits()  # --timeout 600 s, --max-memory-mb 8192, ... (course_utils.sandbox)
 CALL = re.compile(r"""checkpoint\(\s*["']([^"'\s]+)["']\s*\)""")
@@ -94,21 +101,30 @@ class FileResult:
 # ------------------------------------------------------------------------------------------------------------
 
 
+def nfc(name: str) -> str:
+    """A name as Unicode NFC (macOS zips store NFD: one student must not become two)."""
+    return unicodedata.normalize("NFC", name)
+
+
 def student_from_filename(path: Path) -> str:
-    """The student a loose file belongs to: the file name before ``__``, else its stem."""
+    """The student a loose file belongs to: the file name before ``__``, else its stem (NFC)."""
     stem = path.name[: -len(NOTEBOOK_SUFFIX)] if path.name.endswith(NOTEBOOK_SUFFIX) else path.stem
-    return stem.split("__", 1)[0] if "__" in stem else stem
+    return nfc(stem.split("__", 1)[0] if "__" in stem else stem)
+
+
+def _skipped(name: str) -> bool:
+    """Hidden files and folders, notebook checkpoints, macOS zip metadata."""
+    return name.startswith(".") or name in SKIPPED_PARTS
 
 
 def _visible_files(folder: Path) -> list[Path]:
-    """Regular files below `folder`, sorted, skipping hidden files and checkpoint folders."""
+    """Regular files below `folder`, sorted, never through a symbolic link, skipping hidden and checkpoint parts."""
     files = []
-    for path in sorted(folder.rglob("*")):
-        parts = path.relative_to(folder).parts
-        if any(p.startswith(".") or p in SKIPPED_PARTS for p in parts) or not path.is_file():
-            continue
-        files.append(path)
-    return files
+    for top, dirs, names in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if not _skipped(d) and not (Path(top) / d).is_symlink()]
+        files += [Path(top) / n for n in names if not _skipped(n) and not (Path(top) / n).is_symlink()
+                  and (Path(top) / n).is_file()]
+    return sorted(files)
 
 
 def discover(paths: Sequence[str | Path]) -> list[Submission]:
@@ -117,18 +133,34 @@ def discover(paths: Sequence[str | Path]) -> list[Submission]:
     for raw in paths:
         root = Path(raw)
         if root.is_file():
-            found.append(Submission(student_from_filename(root), root, root.name))
+            found.append(Submission(student_from_filename(root), root, nfc(root.name)))
         elif root.is_dir():
             for entry in sorted(root.iterdir()):
-                if entry.name.startswith(".") or entry.name in SKIPPED_PARTS:
+                if _skipped(entry.name) or entry.is_symlink():
                     continue
                 if entry.is_dir():
-                    found += [Submission(entry.name, f, f.relative_to(root).as_posix()) for f in _visible_files(entry)]
+                    files = _visible_files(entry)
+                    found += [Submission(nfc(entry.name), f, nfc(f.relative_to(root).as_posix())) for f in files]
+                    if not files:
+                        found.append(Submission(nfc(entry.name), entry, nfc(entry.name) + "/"))
                 elif entry.is_file():
-                    found.append(Submission(student_from_filename(entry), entry, entry.name))
+                    found.append(Submission(student_from_filename(entry), entry, nfc(entry.name)))
         else:
             raise FileNotFoundError(f"SUBMISSIONS: {raw!s} is neither a file nor a folder")
     return sorted(found, key=lambda s: (s.student, s.name))
+
+
+def assignment_questions(folder: str | Path) -> list[str]:
+    """The question ids in the code of the assignment's notebooks (a folder of them, or one notebook)."""
+    root = Path(folder)
+    paths = sorted(root.glob("*.ipynb")) if root.is_dir() else [root]
+    if not paths or not all(p.is_file() for p in paths):
+        raise FileNotFoundError(f"--assignment: no notebooks at {folder!s}")
+    ids: list[str] = []
+    for path in paths:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        ids += [i for c in cells if c.get("cell_type") == "code" for i in CALL.findall(_source(c)) if i not in ids]
+    return ids
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -139,6 +171,8 @@ def discover(paths: Sequence[str | Path]) -> list[Submission]:
 def _load(submission: Submission, max_bytes: int) -> tuple[dict | None, str, str]:
     """(notebook dict or None, status, detail) for a file, reading at most `max_bytes`."""
     path = submission.path
+    if path.is_dir():
+        return None, "no_notebook", "the folder holds no readable file"
     size = path.stat().st_size
     if size > max_bytes:
         return None, "too_large", f"{size:,} bytes > limit {max_bytes:,} bytes (--max-mb)"
@@ -170,7 +204,7 @@ def _records_and_errors(nb: dict) -> tuple[list[dict[str, Any]], list[str], set[
             continue
         referenced.update(CALL.findall(_source(cell)))
         outputs = cell.get("outputs", [])
-        for output in outputs if isinstance(outputs, list) else []:
+        for position, output in enumerate(outputs if isinstance(outputs, list) else []):
             if not isinstance(output, dict):
                 continue
             if output.get("output_type") == "error":
@@ -183,7 +217,7 @@ def _records_and_errors(nb: dict) -> tuple[list[dict[str, Any]], list[str], set[
                 except json.JSONDecodeError:
                     record = None
             if isinstance(record, dict) and isinstance(record.get("question"), str):
-                records.append({**record, "_cell": index})
+                records.append({**record, "_cell": index, "_output": position})
     return records, errors, referenced
 
 
@@ -219,112 +253,6 @@ def read_submission(submission: Submission, execute: bool = False, limits: sandb
 
 
 # ------------------------------------------------------------------------------------------------------------
-# From records to rows
-# ------------------------------------------------------------------------------------------------------------
-
-
-def _answer_text(answer: Any) -> str:
-    """An answer for the CSV: text as is, anything else as JSON, cut to ANSWER_CHARS."""
-    if answer is None:
-        return ""
-    text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False, sort_keys=True)
-    return text if len(text) <= ANSWER_CHARS else text[: ANSWER_CHARS - 1] + "…"
-
-
-def _regrade(question: Question, record: dict[str, Any]) -> tuple[str, str]:
-    """(verdict, note): context-free checkable questions are judged again from the recorded answer."""
-    verdict = str(record.get("verdict", ""))
-    if not question.checkable or question.context or verdict not in ("correct", "incorrect", "invalid"):
-        return verdict, ""
-    again = str(question.verify(record.get("answer")))
-    return again, "" if again == verdict else f"verdict recomputed from the answer (notebook said {verdict})"
-
-
-def _points(question: Question | None, verdict: str) -> tuple[str, str]:
-    """(points, max_points) as CSV text: 1/0 for checkable questions, blank for written or unknown ones."""
-    if question is None or not question.checkable:
-        return "", ""
-    return ("1" if verdict == "correct" else "0"), "1"
-
-
-def _order(question_id: str) -> tuple[int, str]:
-    """Registry order first, unknown ids after, by name."""
-    ids = list(QUESTIONS)
-    return (ids.index(question_id), "") if question_id in ids else (len(ids), question_id)
-
-
-def _question_row(student: str, question_id: str, found: list[tuple[FileResult, dict]]) -> dict[str, str]:
-    """The row of one (student, question) from the records found in that student's files."""
-    question = QUESTIONS.get(question_id)
-    row = {"student": student, "question": question_id, "kind": question.kind if question else ""}
-    if not found:
-        return {**row, "status": "missing", "verdict": "", **dict(zip(("points", "max_points"), _points(question, "")))}
-    result, record = max(found, key=lambda fr: (str(fr[1].get("timestamp", "")), fr[0].submission.name, fr[1]["_cell"]))
-    files = sorted({fr.submission.name for fr, _ in found})
-    notes = [f"answered in {len(files)} files: {', '.join(files)}"] if len(files) > 1 else []
-    if question is None:
-        return {**row, "status": "unknown_question", "verdict": str(record.get("verdict", "")),
-                "answer": _answer_text(record.get("answer")), "answered_at": str(record.get("timestamp", "")),
-                "file": result.submission.name, "detail": "; ".join(notes)}
-    verdict, note = _regrade(question, record)
-    notes += [note] if note else []
-    status = ("duplicate" if len(files) > 1 else "not_attempted" if verdict == "not_attempted"
-              else "needs_review" if verdict == "recorded" else "graded")
-    points, max_points = _points(question, verdict)
-    return {**row, "status": status, "verdict": verdict, "points": points, "max_points": max_points,
-            "answer": _answer_text(record.get("answer")), "answered_at": str(record.get("timestamp", "")),
-            "file": result.submission.name, "detail": "; ".join(notes)}
-
-
-def _total_row(student: str, rows: list[dict[str, str]]) -> dict[str, str]:
-    """The TOTAL row: points, max points and a count of statuses."""
-    points = sum(int(r["points"]) for r in rows if r.get("points"))
-    max_points = sum(int(r["max_points"]) for r in rows if r.get("max_points"))
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    detail = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
-    return {"student": student, "question": TOTAL_ROW, "status": "total", "points": str(points),
-            "max_points": str(max_points), "detail": detail}
-
-
-def grade(results: Iterable[FileResult], questions: Sequence[str] | None = None) -> list[dict[str, str]]:
-    """CSV rows for all students: file rows, question rows (in registry order), then a TOTAL row each."""
-    results = sorted(results, key=lambda r: (r.submission.student, r.submission.name))
-    expected = set(questions) if questions else {q for r in results for q in r.referenced}
-    rows: list[dict[str, str]] = []
-    for student in sorted({r.submission.student for r in results}):
-        mine = [r for r in results if r.submission.student == student]
-        rows += [{"student": student, "question": FILE_ROW, "status": r.status, "file": r.submission.name,
-                  "detail": r.detail} for r in mine]
-        ids = expected | ({rec["question"] for r in mine for rec in r.records} if not questions else set())
-        question_rows = [_question_row(student, qid, [(r, rec) for r in mine for rec in r.records
-                                                      if rec["question"] == qid])
-                         for qid in sorted(ids, key=_order)]
-        rows += question_rows + [_total_row(student, question_rows)]
-    return [{column: row.get(column, "") for column in COLUMNS} for row in rows]
-
-
-def write_csv(rows: Sequence[dict[str, str]], out: str | Path) -> Path:
-    """Write rows as UTF-8 CSV atomically: a temp file in the same folder, then os.replace."""
-    out = Path(out)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(buffer.getvalue())
-        os.replace(temp, out)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return out
-
-
-# ------------------------------------------------------------------------------------------------------------
 # Command line
 # ------------------------------------------------------------------------------------------------------------
 
@@ -350,8 +278,16 @@ def _parser() -> argparse.ArgumentParser:
         default = getattr(DEFAULT_LIMITS, name)
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
                             help=f"--execute: {text} (default {default:g})")
+    parser.add_argument("--assignment", default="",
+                        help="the assignment's notebooks (e.g. release/assignment): their question ids are graded")
     parser.add_argument("--questions", default="",
-                        help="comma-separated question ids to grade (default: every id the submissions refer to)")
+                        help="comma-separated question ids to grade (default: --assignment's, else the ids in the "
+                             "code of at least half the students whose notebooks call checkpoint())")
+    parser.add_argument("--strict-ids", action="store_true",
+                        help="judge a variant answer without STUDENT_ID against the folder's variant (default: the "
+                             "default variant, flagged no_student_id)")
+    parser.add_argument("--wide", default="", help="the wide CSV for LMS upload (default: <out>_wide.csv)")
+    parser.add_argument("--report", default="", help="also write the class report (one self-contained HTML page)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
                         help=f"files larger than this are not read (default {DEFAULT_MAX_MB:g} MiB)")
     return parser
@@ -369,6 +305,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               "students' code without a sandbox", file=sys.stderr)
         return 2
     questions = [q.strip() for q in args.questions.split(",") if q.strip()]
+    if args.assignment:
+        try:
+            questions += [q for q in assignment_questions(args.assignment) if q not in questions]
+        except (FileNotFoundError, ValueError) as err:
+            parser.error(str(err))
     unknown = [q for q in questions if q not in QUESTIONS]
     if unknown:
         parser.error(f"--questions: unknown ids {unknown}; valid ids: {', '.join(QUESTIONS)}")
@@ -381,8 +322,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = sandbox.in_slots(lambda submission, slot: read_submission(
         submission, execute, limits, int(args.max_mb * 2**20), not args.unsafe_execute, slot),
         submissions, args.jobs if execute else 1)
-    rows = grade(results, questions or None)
+    rows = grade(results, questions or None, args.strict_ids)
     write_csv(rows, args.out)
+    out = Path(args.out)
+    columns, wide = wide_rows(rows)
+    write_csv(wide, args.wide or out.with_name(f"{out.stem}_wide{out.suffix or '.csv'}"), columns)
+    if args.report:
+        from course_utils import report
+
+        report.write_report(rows, args.report)
     students = len({r.submission.student for r in results})
     problems = sum(r.status not in ("ok",) for r in results)
     print(f"graded {students} students, {len(results)} files ({problems} with a problem status) -> {args.out}")

@@ -39,7 +39,7 @@ def run_cli(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 def read_rows(path: Path) -> list[dict[str, str]]:
     """The CSV's rows as dicts."""
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -99,7 +99,7 @@ def test_verdicts_points_and_totals(graded):
 def test_two_files_for_one_student_are_flagged_and_the_later_answer_counts(graded):
     _, rows = graded
     row = by_key(rows)["carol", "s2_q2"]
-    assert row["status"] == "duplicate" and row["verdict"] == "correct"
+    assert row["status"] == "duplicate" and row["verdict"] == "correct"  # duplicate outranks no_student_id
     assert row["file"] == "carol/01_lora_math (1).ipynb" and row["answered_at"].startswith("2026-11-21")
     assert "carol/01_lora_math.ipynb" in row["detail"] and "carol/01_lora_math (1).ipynb" in row["detail"]
 
@@ -138,7 +138,10 @@ def test_the_huge_notebook_is_graded_when_the_limit_allows(tmp_path):
 def test_questions_option_fixes_the_rows_and_rejects_unknown_ids(tmp_path):
     out = tmp_path / "q.csv"
     assert run_cli(SUBMISSIONS / "alice", "--questions", "s2_q2,s3_q1", "--out", out).returncode == 0
-    assert [r["question"] for r in read_rows(out)] == ["(file)", "s2_q2", "s3_q1", "TOTAL"]
+    rows = read_rows(out)
+    assert [r["question"] for r in rows] == ["(file)", "s2_q1", "s2_q2", "s3_q1", "s4_q2", "TOTAL"]
+    assert [r["status"] for r in rows if r["question"] in ("s2_q1", "s4_q2")] == ["extra", "extra"]
+    assert (rows[-1]["points"], rows[-1]["max_points"]) == ("1", "2")  # s2_q2 right, s3_q1 missing
     bad = run_cli(SUBMISSIONS, "--questions", "s9_q9", "--out", out)
     assert bad.returncode == 2 and "unknown ids ['s9_q9']" in bad.stderr
     missing = run_cli(tmp_path / "nowhere", "--out", out)
@@ -172,7 +175,8 @@ def test_the_csv_is_replaced_atomically(tmp_path, monkeypatch):
     assert out.read_text(encoding="utf-8") == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["grades.csv"]
     monkeypatch.undo()
     grade.write_csv([{c: "v" for c in grade.COLUMNS}], out)
-    assert out.read_text(encoding="utf-8").splitlines() == [",".join(grade.COLUMNS), ",".join("v" * len(grade.COLUMNS))]
+    assert out.read_text(encoding="utf-8-sig").splitlines() == [",".join(grade.COLUMNS),
+                                                                ",".join("v" * len(grade.COLUMNS))]
 
 
 def test_the_fixture_generator_reproduces_the_committed_files(tmp_path):
@@ -200,7 +204,8 @@ def test_execute_runs_each_notebook_fresh_and_survives_errors(tmp_path):
     rows = by_key(rows)
     assert {rows["frank", q]["status"] for q in ("s2_q1", "s2_q2", "s4_q2")} == {"not_attempted"}  # really ran
     assert rows["bob", "s2_q2"]["verdict"] == "incorrect" and rows["bob", "s2_q1"]["status"] == "needs_review"
-    assert rows["mallory", "s2_q2"]["verdict"] == "incorrect" and rows["mallory", "s2_q2"]["detail"] == ""
+    assert rows["mallory", "s2_q2"]["verdict"] == "incorrect" and "notebook said" not in rows["mallory", "s2_q2"][
+        "detail"]  # run afresh: the forged verdict is gone
     assert all(r["answered_at"] == "" for r in rows.values())  # no time of the grading run in the CSV
     again = tmp_path / "again.csv"  # two sandboxes at once: the same bytes
     assert run_cli(folder, EXECUTE, "--timeout", "300", "--jobs", "2", "--out", again).returncode == 0

@@ -136,7 +136,7 @@ def hostile_run(tmp_path_factory) -> dict:
     finally:
         listener.close()
     assert grader["code"] == 0, grader["stderr"]
-    with out.open(encoding="utf-8", newline="") as handle:
+    with out.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     return {"rows": rows, "before": before, "folder": folder, "home": home, "tmp": tmp, "connected": connected,
             "grader": grader}
@@ -227,7 +227,7 @@ def test_without_a_sandbox_execute_refuses_in_one_line_unless_unsafe(tmp_path, m
     result = grade.read_submission(submission, execute=True)  # a library caller gets a row, never student code run
     assert (result.status, result.detail) == ("sandbox_unavailable", "bubblewrap (bwrap) is not installed")
     assert grade.main([str(folder), "--unsafe-execute", "--timeout", "60", "--out", str(out)]) == 0
-    assert file_rows(list(csv.DictReader(out.open(encoding="utf-8"))))["amy"]["status"] == "no_answers"
+    assert file_rows(list(csv.DictReader(out.open(encoding="utf-8-sig"))))["amy"]["status"] == "no_answers"
     assert sandbox_processes(os.getpid()) == []
 
 

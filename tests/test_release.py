@@ -1,0 +1,106 @@
+"""Two editions from one source (issue 15, item 1): the assignment edition shows no answer, and says so loudly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from course_utils import release
+from course_utils.checkpoints import QUESTIONS
+from course_utils.editions import SOLUTION, cell_source, tags
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def notebook(*cells) -> dict:
+    """A notebook dict of the given cells (a title first)."""
+    nb = new_notebook(cells=[new_markdown_cell("# 01. 제목"), new_code_cell("# [colab-setup] 설치"), *cells])
+    return json.loads(json.dumps(nb))
+
+
+def solution(cell) -> dict:
+    """`cell` tagged solution."""
+    cell.metadata["tags"] = [SOLUTION]
+    return cell
+
+
+def test_the_assignment_edition_drops_solution_cells_and_adds_the_student_id_cell():
+    nb = notebook(new_code_cell('q = checkpoint("s2_q2")\nq.check(None)'),
+                  solution(new_code_cell("q.solution()")),
+                  solution(new_markdown_cell("<details><summary>모범 답안</summary>96.875</details>")))
+    out = release.assignment_edition(nb)
+    sources = [cell_source(c) for c in out["cells"]]
+    assert not any(".solution(" in s or "<details" in s for s in sources)
+    assert "STUDENT_ID = None" in sources[3] and "start_assignment(STUDENT_ID)" in sources[3]  # after the setup cell
+    assert "학번" in sources[2] and tags(out["cells"][3]) == ["core", "assignment"]
+    assert out["metadata"]["peft_course"] == {"edition": "assignment"}
+    assert len(nb["cells"]) == 5 and release.leaks(out, "01_x.ipynb") == []
+
+
+@pytest.mark.parametrize(("cell", "what"), [
+    (new_markdown_cell("<details><summary>풀이</summary>…</details>"), "'<details'"),
+    (new_code_cell("q.solution()"), "calls .solution()"),
+    (new_code_cell('print("모범 답:", x)'), "'모범 답'"),
+    (new_markdown_cell(QUESTIONS["s2_q1"].explanation), "solution text of s2_q1"),
+    (new_code_cell('answer_s4_q3 = "llama-65b"'), "answer of s4_q3 written in code"),
+    (new_markdown_cell("QLoRA의 세 가지: NF4, 이중 양자화, 페이지드 옵티마이저"), "whole answer of s4_q2"),
+])
+def test_every_kind_of_answer_is_found_and_named_by_cell(cell, what):
+    problems = release.leaks(notebook(cell), "03_nf4_quantization.ipynb")
+    assert problems and all(p.startswith("03_nf4_quantization.ipynb cell 2") for p in problems), problems
+    assert any(what in p for p in problems), problems
+
+
+def test_a_computable_answer_is_found_in_outputs():
+    (token, *_) = release.numeric_tokens("s4_q1")  # rebuilt from notebook 03's seeded data
+    cell = new_code_cell("ratio", outputs=[{"output_type": "stream", "name": "stdout", "text": f"비 {token}\n"}])
+    assert any("answer of s4_q1" in p for p in release.leaks(notebook(cell), "03_x.ipynb"))
+    assert release.numeric_tokens("s2_q2") == ()  # a variant question: each student's answer is their own
+
+
+def test_neutral_cells_are_not_flagged():
+    option_list = ('(`"NF4"`, `"double quantization"`, `"paged optimizers"`, `"gradient checkpointing"`, '
+                   '`"LoRA dropout"` 중에서)')
+    own = notebook(new_markdown_cell("QLoRA = NF4 + 이중 양자화 + 페이지드 옵티마이저"))  # taught in its own notebook
+    assert release.leaks(notebook(new_markdown_cell(option_list)), "03_x.ipynb") == []
+    assert release.leaks(own, "04_qlora_training.ipynb") == []
+    assert release.leaks(notebook(new_markdown_cell("`q.solution()`은 과제에서 잠깁니다.")), "01_x.ipynb") == []
+
+
+def test_a_name_defined_only_in_a_solution_cell_is_reported():
+    nb = notebook(solution(new_code_cell("q2_solution = 96.875")), new_code_cell("print(q2_solution)"))
+    assert release.solution_only_names(nb, "01_x.ipynb") == [
+        "01_x.ipynb cell 3: uses ['q2_solution'], defined only in a solution cell"]
+
+
+def test_the_cli_fails_loudly_on_an_untagged_solution_cell(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    bad = notebook(new_code_cell('q = checkpoint("s2_q2")\nq.check(None)'), new_code_cell("q.solution()"))
+    (source / "01_lora_math.ipynb").write_text(json.dumps(bad), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "course_utils.release", "--source", str(source), "--out",
+                          str(tmp_path / "release")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1 and "01_lora_math.ipynb cell 3: calls .solution()" in run.stderr
+    assert (tmp_path / "release" / "practice" / "01_lora_math.ipynb").exists()
+    bad["cells"][3]["metadata"]["tags"] = [SOLUTION]
+    (source / "01_lora_math.ipynb").write_text(json.dumps(bad), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "course_utils.release", "--source", str(source), "--out",
+                          str(tmp_path / "release")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+
+
+def test_the_real_notebooks_release_without_any_answer(tmp_path):
+    problems = release.release(NOTEBOOKS, tmp_path)
+    assert problems == [], "\n".join(problems)
+    names = sorted(p.name for p in (tmp_path / "assignment").glob("*.ipynb"))
+    assert names == sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    for path in (tmp_path / "assignment").glob("*.ipynb"):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        text = "\n".join(cell_source(c) for c in nb["cells"])
+        assert "STUDENT_ID = None" in text and not any(SOLUTION in tags(c) for c in nb["cells"])
