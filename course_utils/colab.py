@@ -23,6 +23,11 @@ REPO_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,1
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 SETUP_MARKER = "# [colab-setup]"
 BADGE_CELL_ID, SETUP_CELL_ID = "colab-badge", "colab-setup"
+# `make bundle` writes dist/BUNDLE_NAME; the setup cell looks for it in the Colab root and in Drive's MyDrive.
+BUNDLE_NAME = "peft-course-colab.zip"
+COURSE_FOLDER = "peft-course"  # where the bundle unpacks and the clone goes, under $COURSE_COLAB_ROOT
+# Colab opens a notebook carrying this metadata on a GPU runtime (T4 is the free tier's GPU).
+ACCELERATOR, GPU_TYPE = "GPU", "T4"
 # The requirements the course checks at start-up (torch is Colab's own build; the others come from pyproject).
 CHECKED_PACKAGES = ("torch", "transformers", "peft", "bitsandbytes")
 COLAB_URL = re.compile(r"(https://colab\.research\.google\.com/github/)([^/\s)]+/[^/\s)]+)(/blob/)")
@@ -92,19 +97,69 @@ def badge_cell_source(repo: str, notebook: str) -> str:
 
 
 def setup_cell_source(repo: str) -> str:
-    """Source of the first code cell: on Colab clone and install the course, everywhere print the check."""
-    return f'''{SETUP_MARKER} 생성된 셀입니다: 저장소 주소는 `make colab REPO=owner/name`으로 바꾸세요.
+    """Source of the first code cell: on Colab install the course (bundle, else clone); everywhere print the check."""
+    return SETUP_TEMPLATE.replace("__REPO__", validate_repo(repo)).replace("__BUNDLE__", BUNDLE_NAME)
+
+
+# The cell a student runs first; it must work before course_utils exists, so it uses the standard library only.
+# Every failure raises SetupError, which Jupyter and Colab render as its one Korean sentence (no traceback).
+SETUP_TEMPLATE = f'''{SETUP_MARKER} 생성된 셀입니다: 저장소 주소는 `make colab REPO=owner/name`으로 바꾸세요.
+import importlib
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
-REPO = "{validate_repo(repo)}"
+REPO = "__REPO__"
+
+
+class SetupError(Exception):
+    def _render_traceback_(self):  # 트레이스백 대신 한 문장만 보여 줍니다
+        return [f"설치 실패: {{self}}"]
+
+
+def run(args, what, todo):
+    """명령을 실행하고, 실패하면 '무엇이 안 됐는지 (원인). 할 일.'만 보여 주고 멈춥니다."""
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=900,
+                              env={{**os.environ, "GIT_TERMINAL_PROMPT": "0"}})
+        lines = done.stderr.strip().splitlines() or ["?"]  # git: 'fatal: ...', pip: 'ERROR: ...'
+        cause = next((x for x in lines if x.startswith(("fatal:", "ERROR:"))), lines[-1]) if done.returncode else ""
+    except (OSError, subprocess.SubprocessError) as err:
+        cause = str(err)
+    if cause:
+        raise SetupError(f"{{what}} ({{cause}}). {{todo}}") from None
+
+
 if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ:  # Colab에서만 설치합니다
-    folder = "/content/" + REPO.split("/")[1]
-    if not os.path.isdir(folder):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/" + REPO, folder], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", folder + "[colab]"], check=True)
-    sys.path.insert(0, folder)
+    root = Path(os.environ.get("COURSE_COLAB_ROOT", "/content"))
+    folder = root / "{COURSE_FOLDER}"
+    bundles = [where / "__BUNDLE__" for where in (root, Path("/content/drive/MyDrive"))]
+    bundle = next((path for path in bundles if path.is_file()), None)
+    if not (folder / "pyproject.toml").is_file():  # 1) 강사가 나눠 준 번들, 2) 저장소 복제
+        shutil.rmtree(folder, ignore_errors=True)
+        url = os.environ.get("COURSE_REPO_URL", "https://github.com/" + REPO)
+        if bundle:
+            print(f"강사가 나눠 준 번들을 풉니다: {{bundle}}")
+            try:
+                with zipfile.ZipFile(bundle) as archive:
+                    archive.extractall(root)
+            except (OSError, zipfile.BadZipFile) as err:
+                raise SetupError(f"{{bundle}} 파일을 풀지 못했습니다 ({{err}}). 번들을 다시 받아 올리세요.") from None
+        else:
+            print(f"저장소를 받습니다: {{url}}")
+            run(["git", "clone", "-q", "--depth", "1", url, str(folder)], f"{{url}} 저장소를 받지 못했습니다",
+                f"주소를 확인하거나, 강사에게 받은 __BUNDLE__ 파일을 {{root}} 또는 Drive의 MyDrive에 "
+                "올리고 이 셀을 다시 실행하세요.")
+    print("강의 패키지를 설치합니다...")
+    wheels = sorted(folder.glob("dist/*.whl"))  # 번들에는 미리 만든 wheel이 들어 있습니다
+    package = f"{{wheels[-1]}}[colab]" if wheels else f"{{folder}}[colab]"
+    run([sys.executable, "-m", "pip", "install", "-q", package], "강의 패키지를 설치하지 못했습니다",
+        "인터넷 연결을 확인하고 이 셀을 다시 실행하세요.")
+    sys.path.insert(0, str(folder))  # 이 폴더의 course_utils가 data/와 figs/를 찾습니다
+    importlib.invalidate_caches()
     from google.colab import output
 
     output.enable_custom_widget_manager()
@@ -168,11 +223,13 @@ def check_gpu(colab: bool) -> list[Check]:
 
     if not torch.cuda.is_available():
         if colab:
-            return [Check("GPU", "FAIL", "없음 — 런타임 > 런타임 유형 변경 > T4 GPU를 고르세요"),
+            return [Check("GPU", "FAIL", "없음 — 런타임 → 런타임 유형 변경 → T4 GPU를 고르세요"),
                     Check("bf16", "--", "GPU 없음")]
         return [Check("GPU", "--", "없음 (CPU 오프라인 프로필로 실행)"), Check("bf16", "--", "GPU 없음 (CPU는 fp32)")]
+    from course_utils.memory import GIB  # GPUs are compared in GiB everywhere in the course
+
     props = torch.cuda.get_device_properties(0)
-    gpu = Check("GPU", "OK", f"{props.name}, {props.total_memory / 1e9:.1f} GB")
+    gpu = Check("GPU", "OK", f"{props.name}, {props.total_memory / GIB:.1f} GiB")
     if torch.cuda.is_bf16_supported():
         return [gpu, Check("bf16", "OK", "지원 (학습은 bf16)")]
     return [gpu, Check("bf16", "--", "미지원 (T4 등): fp16으로 학습")]
@@ -240,7 +297,16 @@ def apply_colab_cells(nb, repo: str, notebook: str) -> bool:
         cell = nb.cells[first_code]
         cell.source, cell.outputs = setup, []  # the execution count stays: rewriting back restores the same bytes
         changed = True
-    return changed
+    return apply_gpu_metadata(nb) or changed
+
+
+def apply_gpu_metadata(nb) -> bool:
+    """Set Colab's GPU runtime metadata (accelerator GPU, gpuType T4), keeping other keys; True if `nb` changed."""
+    colab_meta = nb.metadata.setdefault("colab", {})
+    if nb.metadata.get("accelerator") == ACCELERATOR and colab_meta.get("gpuType") == GPU_TYPE:
+        return False
+    nb.metadata["accelerator"], colab_meta["gpuType"] = ACCELERATOR, GPU_TYPE
+    return True
 
 
 def rewrite_notebook(path: Path, repo: str) -> bool:
@@ -299,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         parser.exit(2, f"error: {err}\n")
     repo = configured_repo(args.root)
-    print(f"repo {repo}: {len(changed)} file(s) changed" + "".join(f"\n  {p}" for p in changed))
+    print(f"저장소 {repo}: 바뀐 파일 {len(changed)}개" + "".join(f"\n  {p}" for p in changed))
     return 0
 
 

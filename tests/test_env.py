@@ -61,21 +61,38 @@ def test_hanging_dns_is_decided_within_5_seconds(online, monkeypatch):
     assert time.perf_counter() - start <= 5.0
 
 
-def test_colab_with_hanging_hub_falls_back_to_offline_within_5_seconds(online, monkeypatch, blackhole_url, capsys):
+@pytest.fixture()
+def colab_gpu(monkeypatch):
+    """Pretend to be a Colab GPU runtime without bf16 (a T4)."""
     monkeypatch.setattr(env, "in_colab", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+
+
+def test_colab_with_hanging_hub_falls_back_to_offline_within_5_seconds(online, colab_gpu, blackhole_url, capsys):
     start = time.perf_counter()
     profile = env.detect_profile(hub_url=blackhole_url)
     assert time.perf_counter() - start <= 5.0
     assert profile.name == "offline"
-    assert "unreachable" in capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == env.HUB_UNREACHABLE_MESSAGE
 
 
-def test_colab_with_reachable_hub_gets_klue_on_nsmc(online, monkeypatch, answering_url):
-    monkeypatch.setattr(env, "in_colab", lambda: True)
+def test_colab_with_reachable_hub_gets_klue_on_nsmc(online, colab_gpu, answering_url):
     assert env.hub_reachable(answering_url) is True
     profile = env.detect_profile(hub_url=answering_url)
     assert (profile.name, profile.model_id, profile.data_source) == ("colab", "klue/bert-base", "nsmc")
-    assert profile.hub_reachable
+    assert profile.hub_reachable and (profile.device, profile.dtype) == ("cuda", torch.float16)
+
+
+def test_colab_cpu_runtime_warns_in_korean_and_takes_the_minutes_budget(online, monkeypatch, answering_url, capsys):
+    monkeypatch.setattr(env, "in_colab", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(env, "hub_reachable", lambda *a, **k: pytest.fail("a CPU runtime must not wait for the hub"))
+    profile = env.detect_profile(hub_url=answering_url)
+    assert (profile.name, profile.device, profile.data_source) == ("offline", "cpu", "bundled-en")
+    out = capsys.readouterr().out.strip()
+    assert out == env.COLAB_CPU_MESSAGE
+    assert "런타임 → 런타임 유형 변경 → T4 GPU" in out and "몇 분" in out
 
 
 def test_refused_port_is_unreachable_quickly(online):
@@ -116,7 +133,7 @@ def test_argument_overrides_variable(monkeypatch):
 @pytest.mark.parametrize("bad", ["klue", "gpu", ""])
 def test_unknown_profile_names_the_allowed_ones(monkeypatch, bad):
     monkeypatch.setenv("COURSE_PROFILE", bad or " ")
-    with pytest.raises(ValueError, match="offline, colab, full"):
+    with pytest.raises(ValueError, match=", ".join(env.PROFILES)):
         env.detect_profile()
     with pytest.raises(ValueError, match="profile must be one of"):
         env.make_profile(bad)
@@ -132,11 +149,14 @@ def test_compute_dtype_per_device(monkeypatch):
         env.compute_dtype("tpu")
 
 
-def test_describe_is_one_line_with_profile_model_data_device():
+def test_describe_is_one_korean_line_with_profile_model_data_device():
     line = env.make_profile("offline").describe()
     assert "\n" not in line
-    for part in ("profile=offline", "model=", "data=bundled-en", "device=cpu", "dtype=float32"):
-        assert part in line
+    for part in ("프로필 offline", "모델 ", "데이터 bundled-en (학습 전체, 검증 96, 테스트 전체)", "장치 cpu",
+                 "연산 정밀도 float32"):
+        assert part in line, line
+    colab = env.make_profile("colab", device="cpu").describe()
+    assert "(학습 20,000, 검증 2,000, 테스트 5,000)" in colab and "모델 klue/bert-base" in colab
 
 
 def test_setup_prints_the_line_and_seeds(capsys):
