@@ -14,7 +14,8 @@ LOWEST_PY := $(LOWEST_VENV)/bin/python
 # make colab REPO=owner/name: point the badges, setup cells and pyproject at another GitHub repository.
 REPO ?=
 
-.PHONY: venv run test test-lowest unit notebooks lab figs bench strip colab clean
+.PHONY: venv run test test-lowest unit notebooks lab figs bench strip colab bundle gpu-check experiments slides demo \
+	release clean
 
 venv: $(STAMP)
 
@@ -70,5 +71,34 @@ colab:
 	@test -x $(PY) || $(MAKE) venv
 	$(PY) -m course_utils.colab $(REPO) --root .
 
+# make bundle: dist/peft-course-colab.zip (the package as a wheel + notebooks + data + figures), to hand out through
+# an LMS or Drive instead of publishing a repository. Like `colab`, an existing venv is used as it is.
+bundle:
+	@test -x $(PY) || $(MAKE) venv
+	$(PY) -m course_utils.bundle
+
+# make gpu-check: what only a CUDA GPU can confirm (bitsandbytes CUDA NF4 vs quantize_nf4, the memory estimate vs
+# torch.cuda.max_memory_allocated for LoRA and QLoRA, fp16 and bf16 steps, a paged AdamW step). One line on CPU.
+gpu-check: $(STAMP)
+	$(PY) -m course_utils.gpu_check
+
+# make experiments: the long offline comparison (7 methods x 5 seeds, learning curves) written to
+# results/comparison_offline.json, which is committed and read by notebook 05 (offline and demo profiles).
+experiments: $(STAMP)
+	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) -m course_utils.experiments --out results/comparison_offline.json
+
+# make slides: one offline reveal.js deck per notebook in build/slides/ (reveal.js from an installed package).
+slides: $(STAMP)
+	$(PY) -m course_utils.slides --out build/slides
+
+# make demo: seconds per notebook under COURSE_PROFILE=demo (the demo edition: verify cells dropped), median of 3.
+demo: $(STAMP)
+	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) benchmarks/demo.py --repeat 3
+
+# make release: release/practice (hints, model answers) and release/assignment (graded use: no answers, STUDENT_ID
+# cell, per-student numbers); fails naming the cell when an answer would show in the assignment edition.
+release: $(STAMP)
+	$(PY) -m course_utils.release --source notebooks --out release
+
 clean:
-	rm -rf build
+	rm -rf build dist release

@@ -37,13 +37,16 @@ QUANTIZED = frozenset({"qlora", "qdora"})
 #: Adapted layers (every adapter method) and the heads trained in full (modules_to_save).
 TARGET_MODULES = ("query", "value")
 HEADS = ("classifier", "pooler")
-#: Learning rates per profile. Full FT uses the usual BERT rate; the adapter methods ~10x (facts §1: LoRA's
-#: RoBERTa recipe 5e-4 vs ~5e-5 for full fine-tuning). The offline budget is a few dozen steps, so all rates
-#: there are higher. VB-LoRA shares the LoRA rate. WaveFT gets a tenth of it: peft multiplies its coefficients by
-#: `scaling` (default 25, vs LoRA's alpha/r = 2): an Adam step moves ΔW by about scaling x lr per entry.
+#: Learning rates per profile. Full FT uses the usual BERT rate; the adapter methods ~10x (LoRA paper, Hu et al.
+#: 2021, Table 9: RoBERTa-base LoRA lr 5e-4 vs the usual 1e-5 to 5e-5 for full fine-tuning). The offline budget is
+#: 80 steps, so all rates there are higher (demo shares them: it shows the offline cache). Offline Full FT gets
+#: 1e-4: at 3e-4 it stayed near chance (< 0.55) in 3 of 5 seeds of `make experiments` (kept in the cache's "superseded").
+#: VB-LoRA shares the LoRA rate. WaveFT gets a tenth of it: peft multiplies its coefficients by `scaling`
+#: (default 25, vs LoRA's alpha/r = 2): an Adam step moves ΔW by about scaling x lr per entry.
 #: Measured offline (24 steps, 2 seeds): at 5e-3 WaveFT stayed at chance (eval loss 0.693), at 5e-4 it learned.
 LEARNING_RATES = {
-    "offline": {"full": 3e-4, "adapter": 3e-3, "waveft": 3e-4},
+    "offline": {"full": 1e-4, "adapter": 3e-3, "waveft": 3e-4},
+    "demo": {"full": 1e-4, "adapter": 3e-3, "waveft": 3e-4},
     "colab": {"full": 3e-5, "adapter": 3e-4, "waveft": 3e-5},
     "full": {"full": 3e-5, "adapter": 3e-4, "waveft": 3e-5},
 }
@@ -178,11 +181,13 @@ def _free(device: str) -> None:
 
 def run_one(spec: MethodSpec, model_id: str, tokenizer: PreTrainedTokenizerBase, data: DatasetDict, *,
             seed: int, steps: int, batch_size: int, max_length: int, device: str = "cpu",
-            dtype: torch.dtype = torch.float32, eval_split: str = "test", known: dict | None = None) -> dict:
+            dtype: torch.dtype = torch.float32, eval_split: str = "test", known: dict | None = None,
+            callbacks: Sequence = ()) -> dict:
     """Build, measure, train and evaluate one method for one seed; return its record (a flat dict).
 
     `known` may carry ``adapter_bytes`` and ``tensor_memory_mib`` from another seed of the same method: both
     depend only on the method's shapes, so they are measured once (saving a write and a probe step per seed).
+    `callbacks` go to the Trainer (e.g. :class:`course_utils.experiments.LearningCurve`).
     """
     known = known or {}
     model = build_model(spec, model_id, device, dtype, seed)
@@ -193,7 +198,7 @@ def run_one(spec: MethodSpec, model_id: str, tokenizer: PreTrainedTokenizerBase,
         tensor_mib = measure_training_memory(model, batch)["total"] / MiB
     result = train_and_evaluate(model, tokenizer, data, method=spec.method, learning_rate=spec.learning_rate,
                                 max_steps=steps, batch_size=batch_size, max_length=max_length, seed=seed,
-                                eval_split=eval_split)
+                                eval_split=eval_split, callbacks=callbacks)
     on_cuda = result.peak_memory_kind.startswith("cuda")
     record = {
         "method": spec.method, "label": spec.label, "seed": seed, "learning_rate": spec.learning_rate,
@@ -213,8 +218,13 @@ def run_one(spec: MethodSpec, model_id: str, tokenizer: PreTrainedTokenizerBase,
 def run_comparison(specs: Sequence[MethodSpec], model_id: str, tokenizer: PreTrainedTokenizerBase,
                    data: DatasetDict, *, seeds: Sequence[int], steps: int, batch_size: int, max_length: int,
                    device: str = "cpu", dtype: torch.dtype = torch.float32, eval_split: str = "test",
-                   progress: Callable[[Iterable], Iterable] | None = None) -> list[dict]:
-    """Every spec × every seed under one budget; size on disk and tensor memory are measured once per method."""
+                   progress: Callable[[Iterable], Iterable] | None = None,
+                   callbacks: Callable[[], Sequence] | None = None) -> list[dict]:
+    """Every spec × every seed under one budget; size on disk and tensor memory are measured once per method.
+
+    `callbacks`, if given, makes fresh Trainer callbacks for each run; a callback with a ``record()`` method
+    adds that dict to the run's record (the learning curve).
+    """
     specs = list(specs)
     seeds = list(seeds)
     if not specs:
@@ -232,9 +242,12 @@ def run_comparison(specs: Sequence[MethodSpec], model_id: str, tokenizer: PreTra
     known: dict[str, dict] = {}
     with _one_progress_bar():
         for spec, seed in progress(runs):
+            extra = list(callbacks()) if callbacks is not None else []
             record = run_one(spec, model_id, tokenizer, data, seed=seed, steps=steps, batch_size=batch_size,
                              max_length=max_length, device=device, dtype=dtype, eval_split=eval_split,
-                             known=known.get(spec.method))
+                             known=known.get(spec.method), callbacks=extra)
+            for callback in extra:
+                record.update(callback.record() if hasattr(callback, "record") else {})
             known.setdefault(spec.method, {k: record[k] for k in ("adapter_bytes", "tensor_memory_mib")})
             records.append(record)
     return records
@@ -295,31 +308,48 @@ def _short_number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def accuracy_errors(summary: pd.DataFrame) -> list[float]:
+    """Half-widths of the 95% t-intervals (the std where no interval exists, 0 for a single seed)."""
+    if {"accuracy_ci_low", "accuracy_ci_high"} <= set(summary.columns):
+        half = (summary["accuracy_ci_high"] - summary["accuracy_ci_low"]) / 2
+        return [float(v) for v in half.fillna(0.0)]
+    return [float(v) for v in summary["accuracy_std"].fillna(0.0)]
+
+
 def comparison_figure(summary: pd.DataFrame, title: str | None = None):
-    """Five panels from the summary: trainable and stored size (log), memory, seconds/step, accuracy ± std."""
+    """Five panels: trainable and stored size (log), memory, seconds/step, accuracy with its 95% interval.
+
+    Every value label sits above its bar's error bar, so no label is crossed by one.
+    """
     from matplotlib.figure import Figure
 
     panels = [("trainable_params", "학습 파라미터 수 (log)", True), ("adapter_mb", "저장 크기 MB (log)", True),
               ("tensor_memory_mib", "학습 메모리 MiB\n(가중치+그래디언트+AdamW)", False),
-              ("seconds_per_step", "초/스텝", False), ("accuracy_mean", "정확도 (평균 ± 표준편차)", False)]
-    fig = Figure(figsize=(17, 3.6), layout="constrained")
+              ("seconds_per_step", "초/스텝", False), ("accuracy_mean", "정확도 (평균, 95% 구간)", False)]
+    fig = Figure(figsize=(18, 4.4), layout="constrained")
     labels = list(summary["label"])
     colors = ["#8C8C8C" if m == "full" else "#8172B2" if m in QUANTIZED else "#4C72B0" for m in summary["method"]]
     for ax, (column, heading, log) in zip(fig.subplots(1, len(panels)), panels):
         values = list(summary[column])
-        errors = list(summary["accuracy_std"].fillna(0.0)) if column == "accuracy_mean" else None
-        ax.bar(labels, values, yerr=errors, color=colors, capsize=3)
+        errors = accuracy_errors(summary) if column == "accuracy_mean" else [0.0] * len(values)
+        ax.bar(labels, values, yerr=errors if column == "accuracy_mean" else None, color=colors, capsize=4)
         if log:
             ax.set_yscale("log")
-        for x, value in enumerate(values):
-            ax.annotate(_short_number(value), (x, value), ha="center", va="bottom", fontsize=7)
+        for x, (value, error) in enumerate(zip(values, errors)):
+            ax.annotate(_short_number(value), (x, value + error), xytext=(0, 3), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=10)
         if column == "accuracy_mean":
             ax.axhline(0.5, color="k", ls="--", lw=1)
-            ax.set_ylim(0, 1)
-        ax.set_title(heading, fontsize=10)
-        ax.tick_params(axis="x", rotation=45, labelsize=8)
+            ax.set_ylim(0, 1.1)
+        else:
+            ax.margins(y=0.25 if not log else 0.0)
+            if log:
+                low, high = ax.get_ylim()
+                ax.set_ylim(low, high * 4)
+        ax.set_title(heading, fontsize=12)
+        ax.tick_params(axis="x", rotation=45, labelsize=11)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=13)
     return fig
 
 
@@ -332,6 +362,6 @@ def spec_table(specs: Sequence[MethodSpec]) -> pd.DataFrame:
 
 __all__ = [
     "COMPARED_METHODS", "HEADS", "LEARNING_RATES", "METHOD_LABELS", "MethodSpec", "QUANTIZED", "TARGET_MODULES",
-    "adapter_only_params", "build_model", "comparison_figure", "default_specs", "memory_batch", "peft_config",
-    "run_comparison", "run_one", "saved_bytes", "spec_table", "star_table", "stars", "vector_length_for",
+    "accuracy_errors", "adapter_only_params", "build_model", "comparison_figure", "default_specs", "memory_batch",
+    "peft_config", "run_comparison", "run_one", "saved_bytes", "spec_table", "star_table", "stars", "vector_length_for",
 ]

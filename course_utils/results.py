@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from course_utils.compare import COMPARED_METHODS
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def summarize(records: Sequence[dict]) -> pd.DataFrame:
-    """One row per method (in COMPARED_METHODS order): sizes, memory, s/step, accuracy mean, std (ddof=1), min, max."""
+    """One row per method (COMPARED_METHODS order): sizes, memory, s/step, accuracy mean, std, min, max, 95% t-CI."""
     if not records:
         raise ValueError("records must not be empty")
     frame = pd.DataFrame(list(records))
@@ -46,8 +47,59 @@ def summarize(records: Sequence[dict]) -> pd.DataFrame:
         "accuracy_max": grouped["accuracy"].max(),
         "n_seeds": grouped["seed"].nunique(),
     })
+    intervals = {m: t_interval(part) if len(part) >= 2 else (math.nan,) * 3
+                 for m, part in grouped["accuracy"]}
+    table["accuracy_ci_low"] = [intervals[m][1] for m in table.index]
+    table["accuracy_ci_high"] = [intervals[m][2] for m in table.index]
     order = [m for m in COMPARED_METHODS if m in table.index]
     return table.loc[order].reset_index()
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the Student-t interval of the mean (n-1 degrees of freedom); needs n >= 2."""
+    from scipy import stats
+
+    x = np.asarray(list(values), dtype=float)
+    if x.size < 2:
+        raise ValueError(f"values must hold at least 2 numbers for an interval, got {x.size}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    mean = float(x.mean())
+    half = float(stats.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
+def method_stats(runs: Sequence[dict], level: float = 0.95) -> pd.DataFrame:
+    """One row per method (COMPARED_METHODS order): seeds, accuracy mean and its t-interval, P(positive)."""
+    frame = pd.DataFrame(list(runs))
+    rows = []
+    for method in [m for m in COMPARED_METHODS if m in set(frame["method"])]:
+        part = frame[frame["method"] == method]
+        mean, low, high = t_interval(part["accuracy"], level)
+        rows.append({"method": method, "label": part["label"].iloc[0], "n_seeds": int(part["seed"].nunique()),
+                     "accuracy_mean": mean, "ci_low": low, "ci_high": high,
+                     "accuracy_min": float(part["accuracy"].min()), "accuracy_max": float(part["accuracy"].max())})
+    return pd.DataFrame(rows)
+
+
+def paired_differences(runs: Sequence[dict], baseline: str = "lora", level: float = 0.95) -> pd.DataFrame:
+    """Each method minus `baseline` on the same seeds: mean difference, t-interval, and whether 0 lies outside."""
+    frame = pd.DataFrame(list(runs)).pivot_table(index="seed", columns="method", values="accuracy")
+    if baseline not in frame.columns:
+        raise ValueError(f"baseline {baseline!r} is not among the methods {sorted(frame.columns)}")
+    rows = []
+    for method in [m for m in COMPARED_METHODS if m in frame.columns and m != baseline]:
+        diff = (frame[method] - frame[baseline]).dropna()
+        mean, low, high = t_interval(diff, level)
+        rows.append({"method": method, "n_pairs": int(diff.size), "difference": mean, "ci_low": low,
+                     "ci_high": high, "real": bool(low > 0 or high < 0)})
+    return pd.DataFrame(rows)
+
+
+def format_stats(stats: pd.DataFrame) -> str:
+    """method_stats as text lines: label, n, mean [low, high]."""
+    return "\n".join(f"{r.label:8} n={r.n_seeds} accuracy {r.accuracy_mean:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+                     for r in stats.itertuples())
 
 
 def results_dir() -> Path:
@@ -114,5 +166,5 @@ def format_table(summary: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RESULTS_STEM", "format_table", "read_results", "results_dir", "results_path", "summarize",
-           "write_results"]
+__all__ = ["RESULTS_STEM", "format_stats", "format_table", "method_stats", "paired_differences", "read_results",
+           "results_dir", "results_path", "summarize", "t_interval", "write_results"]

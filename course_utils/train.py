@@ -31,7 +31,8 @@ from course_utils.validate import choice, positive_int, positive_number
 
 #: Per-profile defaults, the budgets of notebook 05 (tests/test_train.py checks that they stay equal).
 BUDGETS = {
-    "offline": {"steps": 24, "batch_size": 16, "max_length": 32, "n_train": 384, "n_test": 128},
+    "offline": {"steps": 80, "batch_size": 8, "max_length": 32, "n_train": None, "n_test": None},
+    "demo": {"steps": 80, "batch_size": 8, "max_length": 32, "n_train": None, "n_test": None},
     "colab": {"steps": 300, "batch_size": 32, "max_length": 128, "n_train": 20_000, "n_test": 2000},
     "full": {"steps": 1000, "batch_size": 32, "max_length": 128, "n_train": None, "n_test": None},
 }
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="hub id or local folder (default: the profile's model)")
     parser.add_argument("--data", help="bundled-en, nsmc, or a TSV path: a file (split 80/20) or a folder with "
                         "train.tsv and test.tsv, each id<TAB>document<TAB>label (default: the profile's data)")
-    parser.add_argument("--profile", choices=("offline", "colab", "full"),
+    parser.add_argument("--profile", choices=tuple(BUDGETS),
                         help="budget and defaults (default: $COURSE_PROFILE, else detected)")
     parser.add_argument("--steps", type=_int_at_least(1), help="optimizer steps (default: the profile's)")
     parser.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of model head, data order, dropout")

@@ -73,12 +73,13 @@ def records(tiny_dir):
 def test_default_specs_rates_and_sizes():
     specs = {s.method: s for s in default_specs("offline", 384)}
     assert tuple(specs) == COMPARED_METHODS
-    for profile in ("offline", "colab"):
+    for profile, ratio in (("offline", 30.0), ("demo", 30.0), ("colab", 10.0), ("full", 10.0)):
         rates = {s.method: s.learning_rate for s in default_specs(profile, 768)}
-        # facts §1: LoRA-family rates ~10x full fine-tuning; one rate for every adapter method except WaveFT,
-        # whose `scaling=25` already multiplies its updates: it gets a tenth of the adapter rate
+        # LoRA paper Table 9: LoRA-family rates ~10x full fine-tuning; one rate for every adapter method except
+        # WaveFT, whose `scaling=25` already multiplies its updates: it gets a tenth of the adapter rate. Offline,
+        # Full FT runs at a third of that (3e-4 stayed near chance in 3 of 5 seeds of `make experiments`).
         adapters = [m for m in COMPARED_METHODS if m not in ("full", "waveft")]
-        assert all(rates[m] / rates["full"] == pytest.approx(10.0) for m in adapters)
+        assert all(rates[m] / rates["full"] == pytest.approx(ratio) for m in adapters), profile
         assert rates["waveft"] == pytest.approx(rates["lora"] / 10)
     assert specs["vblora"].options["vector_length"] == 128      # 256 does not divide MiniLM's 384
     assert specs["waveft"].options["n_frequency"] == 2 * 8 * 384  # LoRA r=8's count per 384x384 layer

@@ -87,7 +87,7 @@ def test_data_path_is_a_tsv_file_split_80_20_or_a_folder(tmp_path, monkeypatch):
     plan = train.resolve(train.build_parser().parse_args(
         ["--method", "lora", "--data", str(sample), "--n-test", "10", "--out", str(tmp_path / "o")]))
     data = train.load_data(plan, seed=0)
-    assert plan.batch_size == plan.per_device_batch_size == 16 and plan.steps == 24  # offline budget
+    assert plan.batch_size == plan.per_device_batch_size == 8 and plan.steps == 80  # offline budget
     assert len(data["test"]) == 10 and set(data["train"].column_names) == {"document", "label"}
     folder = tmp_path / "tsv"
     folder.mkdir()
@@ -284,7 +284,9 @@ def test_per_gpu_memory_rejects_bad_arguments():
 
 def test_per_gpu_table_for_llama_7b():
     table = per_gpu_table("llama-7b", world_sizes=(1, 8))
-    # DDP divides nothing; from 2 GPUs on it adds its gradient buckets (full FT: as large as the bf16 gradients).
-    assert table.loc["full / DDP", "8 GPU"] == pytest.approx(table.loc["full / DDP", "1 GPU"] + 13.48, rel=1e-3)
+    # DDP divides nothing; from 2 GPUs on it adds its gradient buckets (full FT: as large as the bf16 gradients,
+    # 13.48e9 bytes); the table is in GiB.
+    assert table.loc["full / DDP", "8 GPU"] == pytest.approx(table.loc["full / DDP", "1 GPU"] + 13.48e9 / 2**30,
+                                                             rel=1e-3)
     assert table.loc["full / FSDP", "8 GPU"] == pytest.approx(table.loc["full / FSDP", "1 GPU"] / 8, rel=1e-6)
     assert table.loc["qlora / FSDP", "8 GPU"] < table.loc["qlora / DDP", "8 GPU"] / 4

@@ -1,0 +1,143 @@
+"""The cached offline comparison (results/comparison_offline.json): its contents, the statistics over seeds, the
+learning-curve callback, merging parallel parts, and one cached configuration re-run against the cache."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from course_utils import experiments
+from course_utils.compare import COMPARED_METHODS, default_specs, run_one
+from course_utils.comparison_figures import converged_at, curve_table, curves_figure, paired_figure
+from course_utils.results import method_stats, paired_differences, summarize, t_interval
+
+
+@pytest.fixture(scope="module")
+def cache() -> dict:
+    return experiments.load_cache()
+
+
+# ----------------------------------------------------------------------------------------------------
+# The cache
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_cache_holds_five_seeds_of_every_method_above_chance(cache):
+    meta, runs = cache["meta"], cache["runs"]
+    for key in ("versions", "profile", "budget", "commit", "date", "learning_rates"):
+        assert meta[key], key
+    assert meta["profile"] == "offline" and len(meta["commit"]) == 40
+    budget = {k: meta["budget"][k] for k in experiments.CONFIG_KEYS}
+    assert budget == {k: experiments.EXPERIMENT_BUDGET[k] for k in experiments.CONFIG_KEYS}
+    seeds = {m: sorted(r["seed"] for r in runs if r["method"] == m) for m in COMPARED_METHODS}
+    assert all(len(s) >= 5 for s in seeds.values()), seeds
+    stats = method_stats(runs).set_index("method")
+    assert (stats["ci_low"] > 0.5).all(), stats              # every method clearly above chance
+    rates = {s.method: s.learning_rate for s in default_specs("offline", 384)}
+    assert all(r["learning_rate"] == rates[r["method"]] for r in runs)   # the cache matches the code's rates
+    for run in runs:
+        assert run["steps"] == meta["budget"]["steps"]
+        assert [p["step"] for p in run["curve"]] == list(range(20, run["steps"], 20))
+
+
+def test_the_cache_can_be_shown(cache):
+    curves = curve_table(cache["runs"])
+    plateau = converged_at(curves)
+    assert set(plateau["method"]) == set(COMPARED_METHODS)
+    assert (plateau["within_tolerance_from_step"] <= plateau["last_step"]).all()
+    assert curves_figure(curves) is not None and paired_figure(paired_differences(cache["runs"])) is not None
+    summary = summarize(cache["runs"])
+    assert summary["accuracy_ci_low"].notna().all()
+
+
+def test_one_cached_configuration_reruns_to_the_cached_numbers(cache):
+    """The cheapest cached method, seed 0, the whole budget: accuracy, loss and curve equal the cache."""
+    cheapest = min(COMPARED_METHODS, key=lambda m: next(r["seconds_per_step"] for r in cache["runs"]
+                                                         if r["method"] == m and r["seed"] == 0))
+    budget = experiments.EXPERIMENT_BUDGET
+    (cached,) = experiments.matching_runs(cache, cheapest, 0, budget)
+    _, data, tokenizer = experiments.offline_setup(budget)
+    spec = default_specs("offline", 384, methods=[cheapest])[0]
+    curve = experiments.LearningCurve(tokenizer, data["test"], budget["max_length"], budget["curve_every"])
+    live = run_one(spec, experiments.cache_model_id(), tokenizer, data, seed=0, steps=budget["steps"],
+                   batch_size=budget["batch_size"], max_length=budget["max_length"], callbacks=[curve])
+    assert live["steps"] == cached["steps"]
+    assert abs(live["accuracy"] - cached["accuracy"]) <= experiments.RERUN_TOLERANCE, (live, cached)
+    assert live["eval_loss"] == pytest.approx(cached["eval_loss"], abs=0.01)
+    for now, then in zip(curve.points, cached["curve"], strict=True):
+        assert now["step"] == then["step"]
+        assert abs(now["accuracy"] - then["accuracy"]) <= experiments.RERUN_TOLERANCE
+
+
+# ----------------------------------------------------------------------------------------------------
+# Statistics
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_t_interval_matches_the_textbook_value():
+    mean, low, high = t_interval([0, 1, 2, 3, 4])
+    assert mean == 2 and high - mean == pytest.approx(2.7764451 * math.sqrt(2.5) / math.sqrt(5), rel=1e-6)
+    assert low == pytest.approx(2 * mean - high)
+    with pytest.raises(ValueError, match="at least 2"):
+        t_interval([0.7])
+    with pytest.raises(ValueError, match="level"):
+        t_interval([0.1, 0.2], level=1.5)
+
+
+def fake_runs(gaps: dict[str, list[float]]) -> list[dict]:
+    """LoRA at 0.70 + noise per seed; each other method = LoRA + its gap on that seed."""
+    lora = [0.70, 0.62, 0.75, 0.66, 0.71]
+    runs = [{"method": "lora", "label": "LoRA", "seed": s, "accuracy": a} for s, a in enumerate(lora)]
+    for method, gap in gaps.items():
+        runs += [{"method": method, "label": method, "seed": s, "accuracy": a + g}
+                 for s, (a, g) in enumerate(zip(lora, gap))]
+    return runs
+
+
+def test_paired_differences_see_a_steady_gap_that_separate_intervals_miss():
+    runs = fake_runs({"dora": [0.02, 0.03, 0.02, 0.025, 0.03], "full": [0.05, -0.06, 0.04, -0.05, 0.01]})
+    diffs = paired_differences(runs).set_index("method")
+    assert diffs.loc["dora", "real"] and diffs.loc["dora", "ci_low"] > 0          # small but the same every seed
+    assert not diffs.loc["full", "real"]                                           # large swings both ways
+    stats = method_stats(runs).set_index("method")
+    assert stats.loc["dora", "ci_low"] < stats.loc["lora", "ci_high"]             # the separate intervals overlap
+    with pytest.raises(ValueError, match="baseline"):
+        paired_differences(runs, baseline="qlora")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Merging parts and the re-run guard
+# ----------------------------------------------------------------------------------------------------
+
+
+def part(method: str, seeds: list[int], rate: float, accuracy: float) -> dict:
+    budget = {**experiments.EXPERIMENT_BUDGET, "seeds": seeds}
+    meta = {"budget": budget, "learning_rates": {method: rate}, "commit": "c" * 40, "wall_seconds": 1.0,
+            "date": "2026-01-01 00:00 UTC"}
+    return {"meta": meta, "runs": [{"method": method, "seed": s, "learning_rate": rate, "accuracy": accuracy,
+                                    "eval_loss": 0.6, "curve": []} for s in seeds]}
+
+
+def test_merge_replaces_reruns_and_keeps_what_they_replaced():
+    merged = experiments.merge([part("full", [0, 1], 3e-4, 0.5), part("lora", [0, 1], 3e-3, 0.7),
+                                part("full", [0, 1], 1e-4, 0.8)])
+    assert [(r["method"], r["seed"], r["learning_rate"]) for r in merged["runs"]] == [
+        ("full", 0, 1e-4), ("full", 1, 1e-4), ("lora", 0, 3e-3), ("lora", 1, 3e-3)]
+    assert merged["meta"]["learning_rates"] == {"full": 1e-4, "lora": 3e-3}
+    assert [(s["method"], s["learning_rate"]) for s in merged["meta"]["superseded"]] == [("full", 3e-4)] * 2
+    other = part("lora", [2], 3e-3, 0.7)
+    other["meta"]["budget"]["steps"] = 5
+    with pytest.raises(ValueError, match="differ in budget"):
+        experiments.merge([part("lora", [0], 3e-3, 0.7), other])
+
+
+def test_bad_input_names_the_argument(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make experiments"):
+        experiments.load_cache(tmp_path / "none.json")
+    with pytest.raises(ValueError, match="every must be"):
+        experiments.LearningCurve(None, {"document": [], "label": []}, 32, 0)
+    with pytest.raises(ValueError, match="steps must be"):
+        experiments.StopAfter(0)
+    with pytest.raises(ValueError, match="payloads"):
+        experiments.merge([])

@@ -1,0 +1,117 @@
+"""The reveal.js decks of `make slides`: slide types from the structure, no CDN, and a real browser opening a deck
+from disk with every network request blocked: Korean renders in the bundled font (not tofu) and the deck advances.
+Screenshots go to build/slides-test/.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import slides
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "build" / "slides-test"
+CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
+NOTEBOOK = ROOT / "notebooks" / "05_method_comparison.ipynb"
+
+
+def md(text: str, tags=()):
+    """A markdown cell."""
+    return nbformat.v4.new_markdown_cell(text, metadata={"tags": list(tags)})
+
+
+def test_slide_types_follow_the_structure():
+    nb = nbformat.v4.new_notebook(cells=[
+        md("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](x)"),
+        md("# 제목\n\n소개"), nbformat.v4.new_code_cell("x = 1"),
+        md("## 1. 절\n\n**필수** · 약 5분"), md("### 1.1 작은 절"), md("본문"),
+        nbformat.v4.new_code_cell("assert x == 1", metadata={"tags": ["verify"]}),
+        nbformat.v4.new_code_cell("# [colab-setup] 생성된 셀"), md("#해시태그는 제목이 아님"),
+    ])
+    assert slides.slide_types(nb) == ["skip", "slide", "-", "slide", "subslide", "-", "skip", "skip", "-"]
+    deck = slides.prepare(nb)
+    assert len(deck.cells) == len(nb.cells) - 1                      # the verify cell is gone
+    assert "slideshow" not in nb.cells[1].metadata                   # the notebook itself is unchanged
+    assert [c.metadata["slideshow"]["slide_type"] for c in deck.cells][:4] == ["skip", "slide", "-", "slide"]
+
+
+@pytest.fixture(scope="module")
+def deck(tmp_path_factory) -> Path:
+    """Notebook 05's deck, built into a temp folder with reveal.js and the font beside it."""
+    out = tmp_path_factory.mktemp("slides")
+    (path,) = slides.build_slides([NOTEBOOK], out)
+    return path
+
+
+def test_deck_is_offline(deck):
+    html = deck.read_text(encoding="utf-8")
+    assert "unpkg.com" not in html and "cdn" not in html.lower()
+    assert (deck.parent / slides.REVEAL_DIR / "dist" / "reveal.js").is_file()
+    assert "font/ttf;base64," in (deck.parent / slides.REVEAL_DIR / "course-font.css").read_text(encoding="utf-8")
+    assert html.count('<section') >= 8                               # one per ## section at least
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"!!! SLIDES BROWSER TEST SKIPPED: no chromium at {CHROMIUM} !!!")
+def test_deck_renders_korean_and_advances_in_a_browser(deck, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    profile = tmp_path / "chromium"
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile / "user-data"), executable_path=str(CHROMIUM), headless=True,
+            viewport={"width": 1280, "height": 800},
+            env={**os.environ, "HOME": str(profile), "XDG_CONFIG_HOME": str(profile / "config"),
+                 "XDG_CACHE_HOME": str(profile / "cache")},
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            remote: list[str] = []
+
+            def block(route):
+                remote.append(route.request.url)
+                route.abort()
+
+            context.route("http*://**/*", block)                     # a lecture hall without a network
+            page = context.new_page()
+            page.goto(deck.as_uri())
+            page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=30_000)
+            glyphs = page.evaluate("""async (family) => {
+                await document.fonts.load(`48px ${family}`, '가힣');
+                await document.fonts.ready;
+                const draw = (text, font) => {
+                    const canvas = document.createElement('canvas');
+                    canvas.width = 64; canvas.height = 64;
+                    const ctx = canvas.getContext('2d');
+                    ctx.font = font; ctx.fillText(text, 4, 52);
+                    return Array.from(ctx.getImageData(0, 0, 64, 64).data);
+                };
+                const differ = (a, b) => a.some((v, i) => v !== b[i]);
+                const ga = draw('가', `48px ${family}`), hih = draw('힣', `48px ${family}`);
+                const title = document.querySelector('.reveal .slides section h1');
+                return {loaded: document.fonts.check(`48px ${family}`, '가힣'), distinct: differ(ga, hih),
+                        inked: ga.some((v, i) => i % 4 === 3 && v > 0),
+                        width: (() => { const c = document.createElement('canvas').getContext('2d');
+                                        c.font = `48px ${family}`; return c.measureText('가').width; })(),
+                        family: getComputedStyle(title).fontFamily, title: title.textContent};
+            }""", slides.FONT_FAMILY)
+            assert glyphs["loaded"], glyphs                           # the bundled @font-face loaded from disk
+            assert glyphs["inked"] and glyphs["distinct"], glyphs     # real, different glyphs: not tofu boxes
+            assert 30 < glyphs["width"] < 60, glyphs                  # a full-width Hangul advance at 48 px
+            assert glyphs["family"].startswith(f'"{slides.FONT_FAMILY}"') or \
+                glyphs["family"].startswith(slides.FONT_FAMILY), glyphs
+            assert "PEFT 방법 비교" in glyphs["title"]
+            page.screenshot(path=str(SHOTS / "05_slide_1.png"))
+            assert page.evaluate("Reveal.getIndices().h") == 0
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("() => Reveal.getIndices().h === 1", timeout=10_000)
+            heading = page.evaluate("Reveal.getCurrentSlide().querySelector('h2, h1').textContent")
+            assert heading.startswith("0.") or "환경" in heading, heading
+            page.screenshot(path=str(SHOTS / "05_slide_2.png"))
+            assert remote == [], remote                               # nothing asked for the network
+        finally:
+            context.close()
