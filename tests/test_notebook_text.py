@@ -1,0 +1,170 @@
+"""What students read in the notebooks: Korean prose, primary sources, 필수/심화 sections, one term per concept."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from course_utils import editions
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+REFERENCES = ROOT / "notebooks" / "references.md"
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+# Pointers to the team's internal fact sheet: students cannot open it, so a notebook must cite the primary source.
+INTERNAL_CITATION = re.compile(r"facts\s*(§|\.md|sheet)|사실\s*시트|내부\s*자료", re.IGNORECASE)
+# Spans that are not prose: code, math, links' targets, HTML tags, quotations and italic titles.
+NOT_PROSE = [
+    re.compile(r"```.*?```", re.DOTALL),
+    re.compile(r"\$\$.*?\$\$", re.DOTALL),
+    re.compile(r"\$[^$\n]+\$"),
+    re.compile(r"`[^`\n]+`"),
+    re.compile(r"!?\[[^\]]*\]\([^)]*\)"),
+    re.compile(r"https?://\S+"),
+    re.compile(r"<[^>\n]+>"),
+    re.compile(r"\"[^\"\n]+\"|“[^”\n]+”|'[^'\n]+'"),
+    re.compile(r"(?<!\*)\*(?!\*)[^*\n]+\*(?!\*)|_[^_\n]+_"),
+]
+WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+PROSE_WORDS = 6  # a sentence of six or more English words and no Hangul is English prose
+SLASH_PARTICLES = re.compile(r"이\(가\)|을\(를\)|은\(는\)|와\(과\)|\(으\)로|\(이\)")
+MINUTES = re.compile(r"\*\*소요 시간\*\*: 필수 약 (\d+)분 · 전체 약 (\d+)분")
+
+
+def _load(path: Path) -> dict:
+    """The notebook as plain JSON."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _strip_non_prose(text: str) -> str:
+    """Markdown with code, math, links (often paper titles), tags, quotes and italic titles removed."""
+    for pattern in NOT_PROSE:
+        text = pattern.sub(" ", text)
+    return text
+
+
+def english_sentences(markdown: str) -> list[str]:
+    """Sentences of markdown prose written in English (six or more English words, no Hangul)."""
+    found = []
+    for line in _strip_non_prose(markdown).splitlines():
+        for sentence in re.split(r"(?<=[.!?:;])\s+|\s+[—–|]\s+|\s*\|\s*", line):
+            if not HANGUL.search(sentence) and len(WORD.findall(sentence)) >= PROSE_WORDS:
+                found.append(sentence.strip())
+    return found
+
+
+def _markdown_cells(nb: dict) -> list[tuple[int, str]]:
+    """(index, source) of the markdown cells, the references list excluded (paper titles are English)."""
+    cells = []
+    for index, cell in enumerate(nb["cells"]):
+        source = editions.cell_source(cell)
+        if cell["cell_type"] == "markdown" and not source.lstrip().startswith("## 참고문헌"):
+            cells.append((index, source))
+    return cells
+
+
+# ------------------------------------------------------------------------------------------------
+# Self-tests of the detectors: what must be caught and what must pass
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "This notebook shows how LoRA adapts a frozen model.",
+    "- The estimate is within one percent of the measured value",
+    "LoRA 실습입니다. The rest of this section is written in English for now.",
+])
+def test_english_prose_is_caught(text):
+    assert english_sentences(text), text
+
+
+@pytest.mark.parametrize("text", [
+    "`get_peft_model(model, LoraConfig(r=8, lora_alpha=32, target_modules=['query', 'value']))`를 부릅니다.",
+    "```python\nfor step in range(10):\n    loss = model(**batch).loss  # the training loop body\n```",
+    "QLoRA 논문의 요약은 \"finetune a 65B parameter model on a single 48GB GPU\"라고 씁니다.",
+    "$$h = W_0 x + \\frac{\\alpha}{r} B A x \\quad \\text{for every adapted linear layer}$$",
+    "[LoRA: Low-Rank Adaptation of Large Language Models](https://arxiv.org/abs/2106.09685)를 보세요.",
+    "| 방법 | peft `LoraConfig` | bitsandbytes `BitsAndBytesConfig` |",
+])
+def test_korean_prose_with_code_and_titles_passes(text):
+    assert english_sentences(text) == []
+
+
+@pytest.mark.parametrize("text, caught", [
+    ("자세한 근거는 facts §7을 보세요.", True), ("facts.md 참고", True),
+    ("QLoRA 논문 §3, Table 2", False), ("bitsandbytes 0.50 `functional.py`", False),
+])
+def test_internal_citation_detector(text, caught):
+    assert bool(INTERNAL_CITATION.search(text)) is caught
+
+
+# ------------------------------------------------------------------------------------------------
+# The notebooks
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_internal_citations(path):
+    for index, cell in enumerate(_load(path)["cells"]):
+        match = INTERNAL_CITATION.search(editions.cell_source(cell))
+        assert match is None, f"{path.name} cell {index} cites the internal fact sheet ({match.group(0)!r}): " \
+                              "cite the paper, library file or issue instead"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_markdown_prose_is_korean(path):
+    english = [(index, sentence) for index, source in _markdown_cells(_load(path))
+               for sentence in english_sentences(source)]
+    assert english == [], f"{path.name}: English prose in markdown cells: {english[:5]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_one_term_and_no_slash_particles(path):
+    for index, cell in enumerate(_load(path)["cells"]):
+        source = editions.cell_source(cell)
+        assert "미세조정" not in source, f"{path.name} cell {index}: the course says 파인튜닝, not 미세조정"
+        match = SLASH_PARTICLES.search(source)
+        assert match is None, f"{path.name} cell {index}: write the particle that fits, not {match.group(0)!r}"
+
+
+def test_no_slash_particles_in_package_text():
+    for module in sorted((ROOT / "course_utils").glob("*.py")):
+        text = module.read_text(encoding="utf-8")
+        match = SLASH_PARTICLES.search(text)
+        assert match is None, f"{module.name}: generated Korean uses {match.group(0)!r}; choose the particle"
+        assert "미세조정" not in text, f"{module.name}: the course says 파인튜닝, not 미세조정"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_section_is_marked_core_or_deep(path):
+    nb = _load(path)
+    heads = [index for index, cell in enumerate(nb["cells"]) if editions.section_badge(cell) is not None]
+    assert heads, f"{path.name} has no `##` sections"
+    tagged = editions.tag_sections(copy.deepcopy(nb))  # raises on a section head without a badge
+    for index, (cell, expected) in enumerate(zip(nb["cells"], tagged["cells"])):
+        have = {t for t in editions.tags(cell) if t in (editions.CORE, editions.DEEP)}
+        want = {t for t in editions.tags(expected) if t in (editions.CORE, editions.DEEP)}
+        assert have == want, f"{path.name} cell {index}: tags {sorted(have)} but its section says {sorted(want)} " \
+                             "(run python -m course_utils.editions on the notebook)"
+    assert any(editions.CORE in editions.tags(c) for c in nb["cells"]), f"{path.name} has no 필수 section"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_header_gives_minutes_and_references_close_the_notebook(path):
+    cells = [(i, s) for i, s in enumerate(editions.cell_source(c) for c in _load(path)["cells"])]
+    header = next(s for _, s in cells if s.lstrip().startswith("# "))
+    match = MINUTES.search(header)
+    assert match, f"{path.name}: the title cell must say '**소요 시간**: 필수 약 N분 · 전체 약 M분'"
+    assert 0 < int(match.group(1)) <= int(match.group(2)), f"{path.name}: 필수 minutes exceed the total"
+    references = [s for _, s in cells if s.lstrip().startswith("## 참고문헌")]
+    assert references and "(references.md)" in references[0], \
+        f"{path.name}: needs a '## 참고문헌' section linking references.md"
+
+
+def test_references_list_exists_and_is_korean_headed():
+    text = REFERENCES.read_text(encoding="utf-8")
+    assert text.startswith("# 참고문헌")
+    assert len(re.findall(r"(?m)^- ", text)) >= 10
