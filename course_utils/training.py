@@ -246,10 +246,10 @@ def train_and_evaluate(
                            max_length)
     # Counted before training: FSDP (use_orig_params=False) leaves the original module's parameters as flat views.
     trainable, total = measure_parameters(model)
-    trainer = build_trainer(model, tokenizer, encoded["train"], encoded[eval_split], learning_rate=learning_rate,
-                            max_steps=max_steps, batch_size=batch_size, seed=seed, weight_decay=weight_decay,
-                            warmup_steps=warmup_steps, output_dir=output_dir, callbacks=callbacks,
-                            data_collator=data_collator)
+    trainer: Trainer = build_trainer(model, tokenizer, encoded["train"], encoded[eval_split],
+                                      learning_rate=learning_rate, max_steps=max_steps, batch_size=batch_size,
+                                      seed=seed, weight_decay=weight_decay, warmup_steps=warmup_steps,
+                                      output_dir=output_dir, callbacks=callbacks, data_collator=data_collator)
     args = trainer.args
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()

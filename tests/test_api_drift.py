@@ -30,6 +30,7 @@ SCRIPT_ONLY_DATASETS = {"nsmc", "e9t/nsmc"}
 UNKNOWN = ("unknown",)
 # Deliberate demonstrations: the notebook runs the lecture's call and asserts that it raises TypeError.
 DEMONSTRATED = {
+    "notebooks/00_peft_motivation.ipynb": ("TrainingArguments(...): keyword 'evaluation_strategy'",),
     "notebooks/04_qlora_training.ipynb": (
         "TrainingArguments(...): keyword 'evaluation_strategy'",
         "Trainer(...): keyword 'tokenizer'",
@@ -238,6 +239,10 @@ def _collect(scope: Scope, body: list[ast.stmt], owner: dict[int, Scope]) -> Non
                         for name in ast.walk(target):
                             if isinstance(name, ast.Name):
                                 scope.bind(name.id, UNKNOWN)
+            elif (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                  and isinstance(node.value, ast.Call) and isinstance(node.annotation, ast.Name | ast.Attribute)):
+                # `trainer: Trainer = build_trainer(...)`: a helper's return value, typed as a library instance
+                scope.bind(node.target.id, ast.Call(func=node.annotation, args=[], keywords=[]))
             elif isinstance(node, ast.AnnAssign | ast.AugAssign | ast.For | ast.comprehension | ast.NamedExpr):
                 target = node.target
                 for name in ast.walk(target):
