@@ -64,12 +64,23 @@ def outputs() -> dict[str, str]:
     return {mode: _stderr_after_start(mode) for mode in ("noisy", "quiet")}
 
 
+def _expected_noise() -> list[str]:
+    """The noise this installation really prints (some of it only exists in some library versions)."""
+    from transformers import PreTrainedModel
+
+    expected = [text for text in NOISE if text != "use_reentrant"]  # torch only warns here on some versions
+    if not hasattr(PreTrainedModel, "activation_checkpointing_enable"):  # the rename came with the deprecations
+        expected = [text for text in expected if "gradient_checkpointing" not in text]
+    return expected
+
+
 def test_the_noise_is_there_without_the_filter(outputs):
     noisy = outputs["noisy"]
-    for text in NOISE:
-        if text != "use_reentrant":  # torch only warns here on some versions
-            assert text in noisy, f"{text!r} no longer appears: update quiet.py and this test"
-    assert "site-packages" in noisy  # the FutureWarnings print the machine's paths
+    expected = _expected_noise()
+    for text in expected:
+        assert text in noisy, f"{text!r} no longer appears: update quiet.py and this test"
+    if any("deprecated" in text for text in expected):
+        assert "site-packages" in noisy  # the FutureWarnings print the machine's paths
 
 
 def test_silence_library_noise_removes_it_and_keeps_real_warnings(outputs):
