@@ -25,12 +25,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from chromium import CHROMIUM, launch
 
 from course_utils.colab import apply_colab_cells, configured_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "browser"
-CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
 RUN_ALL_TIMEOUT_S = 900
 UI_TIMEOUT_MS = 30_000
 
@@ -171,14 +171,7 @@ def browser(tmp_path_factory):
 
     profile = tmp_path_factory.mktemp("chromium")
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile / "user-data"), executable_path=str(CHROMIUM), headless=True,
-            viewport={"width": 1400, "height": 1000},
-            env={**os.environ, "HOME": str(profile), "XDG_CONFIG_HOME": str(profile / "config"),
-                 "XDG_CACHE_HOME": str(profile / "cache")},
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
+        context = launch(playwright, profile, 1400, 1000)
         try:
             yield context
         finally:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from chromium import CHROMIUM, launch
 
 from course_utils import report
 from course_utils.grade_rows import COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build"
-CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
@@ -85,13 +84,7 @@ def test_the_report_renders_in_chromium(tmp_path):
     profile = tmp_path / "chromium"
     errors: list[str] = []
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile / "user-data"), executable_path=str(CHROMIUM), headless=True,
-            viewport={"width": 1200, "height": 900},
-            env={**os.environ, "HOME": str(profile), "XDG_CONFIG_HOME": str(profile / "config"),
-                 "XDG_CACHE_HOME": str(profile / "cache")},
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"])
+        context = launch(playwright, profile, 1200, 900)
         try:
             page = context.new_page()
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)

@@ -5,17 +5,16 @@ Screenshots go to build/slides-test/.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
+from chromium import CHROMIUM, launch
 
 from course_utils import slides
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "slides-test"
-CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
 NOTEBOOK = ROOT / "notebooks" / "05_method_comparison.ipynb"
 
 
@@ -62,13 +61,7 @@ def test_deck_renders_korean_and_advances_in_a_browser(deck, tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     profile = tmp_path / "chromium"
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile / "user-data"), executable_path=str(CHROMIUM), headless=True,
-            viewport={"width": 1280, "height": 800},
-            env={**os.environ, "HOME": str(profile), "XDG_CONFIG_HOME": str(profile / "config"),
-                 "XDG_CACHE_HOME": str(profile / "cache")},
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        context = launch(playwright, profile, 1280, 800)
         try:
             remote: list[str] = []
 
