@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REVEAL_DIR = "reveal.js"  # beside the decks; the decks point at it with a relative URL
 FONT_FAMILY = "CourseNanumGothic"
 TEMPLATE_NAME = "course_slides.html.j2"
+SLIDE_LINES = 28  # lines of prose or code that fit a 1280x800 slide under its heading (18-px code, wrapped prose)
 #: The course's deck template: nbconvert's reveal template without its CDN scripts (require.js, jQuery, mermaid,
 #: MathJax), loading reveal.js from REVEAL_DIR and the bundled NanumGothic through @font-face. The font is a data URI
 #: inside REVEAL_DIR/course-font.css: Chromium refuses font files from file:// URLs (an opaque origin), not styles.
@@ -35,8 +36,12 @@ TEMPLATE = """{%- extends 'reveal/index.html.j2' -%}
 <style type="text/css">
 .reveal, .reveal h1, .reveal h2, .reveal h3, .reveal p, .reveal li, .jp-RenderedHTMLCommon {
   font-family: '""" + FONT_FAMILY + """', sans-serif !important; }
-.reveal .slides section { overflow-y: auto; max-height: 100%; }
+/* a slide never runs past the bottom edge: a tall section scrolls inside the 1280x800 slide (mouse wheel / touch) */
+.reveal .slides section:not(.stack) { height: 100%; box-sizing: border-box; overflow-y: auto; }
 .reveal h1 { font-size: 1.6em; } .reveal h2 { font-size: 1.3em; } .reveal h3 { font-size: 1.1em; }
+/* code legible on a projector but compact (18 px of 800), a long cell scrolls within itself */
+.reveal pre, .reveal .jp-CodeMirrorEditor, .reveal .highlight pre { font-size: 18px !important; line-height: 1.3; }
+.reveal .jp-InputArea-editor, .reveal .jp-OutputArea-output pre { max-height: 360px; overflow-y: auto; }
 </style>
 {%- endblock html_head_css -%}
 {% block footer_js %}
@@ -44,7 +49,7 @@ TEMPLATE = """{%- extends 'reveal/index.html.j2' -%}
 <script src="{{ resources.reveal.url_prefix }}/plugin/notes/notes.js"></script>
 <script>
 Reveal.initialize({controls: true, progress: true, history: true, hash: true, transition: "none",
-                   slideNumber: "c/t", plugins: [RevealNotes], width: 1280, height: 800});
+                   slideNumber: "c/t", plugins: [RevealNotes], width: 1280, height: 800, center: false});
 </script>
 {% endblock footer_js %}
 """
@@ -64,19 +69,33 @@ def is_setup_cell(cell) -> bool:
     return "colab-badge.svg" in cell.source or "[colab-setup]" in cell.source
 
 
-def slide_types(nb) -> list[str]:
-    """reveal slide type per cell: 'slide' (title, ##), 'subslide' (###), 'skip' (setup, verify), '-' otherwise."""
-    types = []
+def screen_lines(cell) -> int:
+    """About how many 800-px-slide lines a cell takes: code and output lines, prose wrapped at ~90 characters."""
+    if cell.cell_type == "code":
+        texts = [cell.source] + ["".join(o.get("text", "")) if o.get("output_type") == "stream"
+                                 else "".join(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", [])]
+        images = sum("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
+        return sum(len(t.splitlines()) for t in texts) + 2 + 14 * images
+    return sum(1 + len(line) // 90 for line in cell.source.splitlines()) + 1
+
+
+def slide_types(nb, budget: int = SLIDE_LINES) -> list[str]:
+    """reveal slide type per cell: 'slide' (title, ##), 'subslide' (### or a cell that would overfill the slide),
+    'skip' (setup, verify), '-' otherwise."""
+    types, used = [], 0
     for cell in nb.cells:
-        level = heading_level(cell)
+        level, cost = heading_level(cell), screen_lines(cell)
         if is_setup_cell(cell) or "verify" in cell.metadata.get("tags", []):
             types.append("skip")
-        elif level in (1, 2):
+            continue
+        if level in (1, 2):
             types.append("slide")
-        elif level == 3:
+        elif level == 3 or (used and used + cost > budget):  # a full slide continues one arrow down
             types.append("subslide")
         else:
             types.append("-")
+            cost += used
+        used = cost
     if "slide" in types:  # cells before the first slide would form an untitled one
         first = types.index("slide")
         types[:first] = ["skip"] * first

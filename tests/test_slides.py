@@ -38,6 +38,16 @@ def test_slide_types_follow_the_structure():
     assert [c.metadata["slideshow"]["slide_type"] for c in deck.cells][:4] == ["skip", "slide", "-", "slide"]
 
 
+def test_a_section_too_long_for_one_slide_continues_one_arrow_down():
+    code = "\n".join(f"x{i} = {i}" for i in range(20))                # 20 lines + frame: 22 of the slide's 28
+    nb = nbformat.v4.new_notebook(cells=[md("## 1. 절\n\n**필수**"), nbformat.v4.new_code_cell(code),
+                                         nbformat.v4.new_code_cell(code), md("짧은 글"),
+                                         nbformat.v4.new_code_cell(code), md("## 2. 다음 절")])
+    assert slides.screen_lines(nb.cells[1]) == 22 and slides.screen_lines(md("가" * 200)) == 4
+    assert slides.slide_types(nb) == ["slide", "-", "subslide", "-", "subslide", "slide"]
+    assert slides.slide_types(nb, budget=100) == ["slide", "-", "-", "-", "-", "slide"]
+
+
 @pytest.fixture(scope="module")
 def deck(tmp_path_factory) -> Path:
     """Notebook 05's deck, built into a temp folder with reveal.js and the font beside it."""
@@ -105,6 +115,22 @@ def test_deck_renders_korean_and_advances_in_a_browser(deck, tmp_path):
             heading = page.evaluate("Reveal.getCurrentSlide().querySelector('h2, h1').textContent")
             assert heading.startswith("0.") or "환경" in heading, heading
             page.screenshot(path=str(SHOTS / "05_slide_2.png"))
+            fit = page.evaluate("""() => { const out = [];
+                for (const [h, slide] of Reveal.getHorizontalSlides().entries()) {
+                    const stack = slide.classList.contains('stack');
+                    (stack ? Array.from(slide.querySelectorAll(':scope > section')) : [slide]).forEach((s, v) => {
+                        Reveal.slide(h, v);
+                        const pre = s.querySelector('pre');
+                        const scrolls = getComputedStyle(s).overflowY === 'auto';
+                        out.push({h, v, bottom: s.getBoundingClientRect().bottom, scrolls,
+                                  fits: s.scrollHeight <= s.clientHeight,
+                                  code_px: pre ? parseFloat(getComputedStyle(pre).fontSize) : 18}); }); }
+                Reveal.slide(1, 0);
+                return out; }""")
+            assert len(fit) >= 20, len(fit)
+            assert all(s["bottom"] <= 800 and s["scrolls"] for s in fit), fit          # nothing below the edge
+            assert sum(s["fits"] for s in fit) >= 0.85 * len(fit), fit                # most slides need no scrolling
+            assert min(s["code_px"] for s in fit) >= 16, fit                           # code legible on a projector
             assert remote == [], remote                               # nothing asked for the network
         finally:
             context.close()
