@@ -15,7 +15,7 @@ LOWEST_PY := $(LOWEST_VENV)/bin/python
 REPO ?=
 
 .PHONY: venv run test test-lowest unit notebooks lab figs bench strip colab bundle gpu-check experiments slides demo \
-	release clean
+	stored-runs release clean
 
 venv: $(STAMP)
 
@@ -86,6 +86,12 @@ gpu-check: $(STAMP)
 # results/comparison_offline.json, which is committed and read by notebook 05 (offline and demo profiles).
 experiments: $(STAMP)
 	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) -m course_utils.experiments --out results/comparison_offline.json
+
+# make stored-runs: run notebooks 00 and 04 in the offline profile and store their long training results in
+# results/notebook_runs.json (committed): the demo profile shows them, the offline profile checks itself against them.
+stored-runs: $(STAMP)
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m course_utils.stored notebooks/00_peft_motivation.ipynb \
+		notebooks/04_qlora_training.ipynb
 
 # make slides: one offline reveal.js deck per notebook in build/slides/ (reveal.js from an installed package).
 slides: $(STAMP)

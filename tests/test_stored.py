@@ -1,0 +1,100 @@
+"""Stored notebook runs (course_utils.stored): demo shows them, offline trains and checks them, colab ignores them."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from course_utils import stored
+from course_utils.env import make_profile
+from course_utils.training import TrainResult
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = TrainResult(method="lora", trainable_params=100, total_params=1000, train_seconds=2.0,
+                     samples_per_second=8.0, steps=30, peak_memory_mb=1.0, peak_memory_kind="rss",
+                     accuracy=0.75, eval_loss=0.5, eval_split="test")
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch) -> Path:
+    """A store holding RESULT under 'run'."""
+    monkeypatch.delenv(stored.WRITE_ENV, raising=False)
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps({"run": {"result": RESULT.as_dict(), "made": {
+        "profile": "offline", "date": "2026-11-29 12:00 UTC", "commit": "abcdef0123456789", "versions": {},
+        "command": "make stored-runs"}}}), encoding="utf-8")
+    return path
+
+
+def profile(name: str):
+    """The named profile on CPU."""
+    return make_profile(name, device="cpu")
+
+
+def never():
+    """A train callback the demo profile must not call."""
+    raise AssertionError("demo must not train")
+
+
+def test_demo_shows_the_stored_result_without_training(store, capsys):
+    shown = stored.stored_run("run", profile("demo"), never, path=store)
+    assert shown == RESULT
+    line = capsys.readouterr().out
+    assert "저장된 결과" in line and "2026-11-29 12:00 UTC" in line and "abcdef0123" in line and "offline" in line
+
+
+def test_demo_without_a_stored_result_says_what_to_do(store):
+    with pytest.raises(FileNotFoundError, match="make stored-runs"):
+        stored.stored_run("missing", profile("demo"), never, path=store)
+
+
+def test_offline_trains_and_accepts_a_result_within_tolerance(store):
+    close = replace(RESULT, accuracy=RESULT.accuracy + 2 / 240, train_seconds=9.0)
+    assert stored.stored_run("run", profile("offline"), lambda: close, path=store) is close
+
+
+@pytest.mark.parametrize("change", [{"accuracy": 0.75 + 4 / 240}, {"steps": 31}, {"trainable_params": 101}])
+def test_offline_fails_when_the_code_drifted_from_the_store(store, change):
+    with pytest.raises(AssertionError, match="make stored-runs"):
+        stored.stored_run("run", profile("offline"), lambda: replace(RESULT, **change), path=store)
+
+
+def test_offline_writes_the_store_when_asked(store, monkeypatch):
+    monkeypatch.setenv(stored.WRITE_ENV, "1")
+    new = replace(RESULT, accuracy=0.9)
+    stored.stored_run("run", profile("offline"), lambda: new, path=store)
+    stored.stored_run("other", profile("offline"), lambda: new, path=store)
+    saved = stored.load_store(store)
+    assert saved["run"]["result"]["accuracy"] == 0.9 and set(saved) == {"run", "other"}
+    assert saved["other"]["made"]["profile"] == "offline" and saved["other"]["made"]["versions"]["torch"]
+
+
+def test_gpu_profiles_train_and_leave_the_store_alone(store, monkeypatch):
+    monkeypatch.setenv(stored.WRITE_ENV, "1")
+    colab = replace(profile("offline"), name="colab")
+    far = replace(RESULT, accuracy=0.1)
+    assert stored.stored_run("run", colab, lambda: far, path=store) is far       # no check, no write
+    assert stored.load_store(store)["run"]["result"]["accuracy"] == 0.75
+
+
+def test_bad_name_is_named():
+    with pytest.raises(ValueError, match="name must be"):
+        stored.stored_run("", profile("demo"), never)
+
+
+def test_the_committed_store_holds_every_run_the_notebooks_ask_for():
+    names = set()
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        text = notebook.read_text(encoding="utf-8")
+        names |= set(re.findall(r'stored_run\(\\"([^"\\]+)\\"', text))
+        names |= {f"04_{m}" for m in ("lora", "qlora")} if 'stored_run(f\\"04_{name.lower()}\\"' in text else set()
+    assert names == {"00_first_lora", "04_lora", "04_qlora"}
+    store = stored.load_store()
+    assert set(store) == names
+    assert store["00_first_lora"]["result"]["steps"] == 100 and store["00_first_lora"]["result"]["accuracy"] > 0.7
+    assert store["04_lora"]["result"]["steps"] == store["04_qlora"]["result"]["steps"] == 30
+    assert all(entry["made"]["profile"] == "offline" for entry in store.values())
