@@ -39,8 +39,8 @@ TARGET_MODULES = ("query", "value")
 HEADS = ("classifier", "pooler")
 #: Learning rates per profile. Full FT uses the usual BERT rate; the adapter methods ~10x (LoRA paper, Hu et al.
 #: 2021, Table 9: RoBERTa-base LoRA lr 5e-4 vs the usual 1e-5 to 5e-5 for full fine-tuning). The offline budget is
-#: 80 steps, so all rates there are higher (demo shares them: it shows the offline cache). Offline Full FT gets
-#: 1e-4: at 3e-4 it stayed near chance (< 0.55) in 3 of 5 seeds of `make experiments` (see "superseded").
+#: short (320 steps x batch 8), so all rates there are higher (demo shares them: it shows the offline cache). Offline
+#: Full FT gets 1e-4: at 3e-4 it stayed near chance (< 0.55) in 3 of 5 seeds of an 80-step run (see "superseded").
 #: VB-LoRA shares the LoRA rate. WaveFT gets a tenth of it: peft multiplies its coefficients by `scaling`
 #: (default 25, vs LoRA's alpha/r = 2): an Adam step moves ΔW by about scaling x lr per entry.
 #: Measured offline (24 steps, 2 seeds): at 5e-3 WaveFT stayed at chance (eval loss 0.693), at 5e-4 it learned.

@@ -25,8 +25,8 @@ from transformers import TrainerCallback
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_PATH = ROOT / "results" / "comparison_offline.json"
 #: The offline budget of the cached comparison (chosen from learning curves; see notebook 05).
-EXPERIMENT_BUDGET = {"steps": 80, "batch_size": 8, "max_length": 32, "n_train": None, "n_test": None,
-                     "seeds": (0, 1, 2, 3, 4), "curve_every": 20}
+EXPERIMENT_BUDGET = {"steps": 320, "batch_size": 8, "max_length": 32, "n_train": None, "n_test": None,
+                     "seeds": (0, 1, 2, 3, 4), "curve_every": 40}
 COMPARED_ORDER = ("full", "lora", "dora", "qlora", "qdora", "vblora", "waveft")  # = compare.COMPARED_METHODS
 #: Largest accepted |live - cached| test accuracy: 2 of the 240 test reviews (thread counts may round differently).
 RERUN_TOLERANCE = 2 / 240

@@ -38,7 +38,8 @@ def test_cache_holds_five_seeds_of_every_method_above_chance(cache):
     assert all(r["learning_rate"] == rates[r["method"]] for r in runs)   # the cache matches the code's rates
     for run in runs:
         assert run["steps"] == meta["budget"]["steps"]
-        assert [p["step"] for p in run["curve"]] == list(range(20, run["steps"], 20))
+        every = meta["budget"]["curve_every"]
+        assert [p["step"] for p in run["curve"]] == list(range(every, run["steps"], every))
 
 
 def test_the_cache_can_be_shown(cache):
