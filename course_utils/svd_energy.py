@@ -31,16 +31,20 @@ def singular_value_energy(delta: torch.Tensor) -> torch.Tensor:
     return torch.cumsum(energy, 0) / total
 
 
-def rank_for_energy(delta: torch.Tensor, fraction: float) -> int:
+def rank_for_energy(delta: torch.Tensor, fraction: float, energy: torch.Tensor | None = None) -> int:
     """Smallest rank r whose top-r singular values hold at least ``fraction`` of the energy.
 
     Args:
         delta (`torch.Tensor`): a 2-D matrix.
         fraction (`float`): target energy share in (0, 1].
+        energy (`torch.Tensor`, *optional*): ``singular_value_energy(delta)`` when already computed (saves an SVD).
     """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    cum = singular_value_energy(delta)
+    cum = singular_value_energy(delta) if energy is None else energy
+    if cum.ndim != 1 or len(cum) != min(delta.shape):
+        raise ValueError(f"energy must be singular_value_energy(delta): {min(delta.shape)} values, "
+                         f"got shape {tuple(cum.shape)}")
     # tolerate float rounding at fraction == 1.0
     return int(torch.searchsorted(cum, torch.tensor(fraction - 1e-12, dtype=cum.dtype)).item()) + 1
 

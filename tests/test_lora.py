@@ -422,6 +422,9 @@ def test_singular_value_energy_known_spectrum():
     assert rank_for_energy(delta, 0.5) == 1
     assert rank_for_energy(delta, 0.9) == 2
     assert rank_for_energy(delta, 1.0) == 3
+    assert [rank_for_energy(delta, f, energy) for f in (0.5, 0.9, 1.0)] == [1, 2, 3]   # precomputed curve: same
+    with pytest.raises(ValueError, match="energy must be singular_value_energy"):
+        rank_for_energy(delta, 0.9, energy[:5])
 
 
 def test_singular_value_energy_random_is_spread():
