@@ -31,8 +31,8 @@ from course_utils.validate import choice, positive_int, positive_number
 
 #: Per-profile defaults, the budgets of notebook 05 (tests/test_train.py checks that they stay equal).
 BUDGETS = {
-    "offline": {"steps": 80, "batch_size": 8, "max_length": 32, "n_train": None, "n_test": None},
-    "demo": {"steps": 80, "batch_size": 8, "max_length": 32, "n_train": None, "n_test": None},
+    "offline": {"steps": 320, "batch_size": 8, "max_length": 32, "n_train": None, "n_test": None},
+    "demo": {"steps": 320, "batch_size": 8, "max_length": 32, "n_train": None, "n_test": None},
     "colab": {"steps": 300, "batch_size": 32, "max_length": 128, "n_train": 20_000, "n_test": 2000},
     "full": {"steps": 1000, "batch_size": 32, "max_length": 128, "n_train": None, "n_test": None},
 }

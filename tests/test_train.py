@@ -87,7 +87,7 @@ def test_data_path_is_a_tsv_file_split_80_20_or_a_folder(tmp_path, monkeypatch):
     plan = train.resolve(train.build_parser().parse_args(
         ["--method", "lora", "--data", str(sample), "--n-test", "10", "--out", str(tmp_path / "o")]))
     data = train.load_data(plan, seed=0)
-    assert plan.batch_size == plan.per_device_batch_size == 8 and plan.steps == 80  # offline budget
+    assert plan.batch_size == plan.per_device_batch_size == 8 and plan.steps == 320  # the offline budget (notebook 05)
     assert len(data["test"]) == 10 and set(data["train"].column_names) == {"document", "label"}
     folder = tmp_path / "tsv"
     folder.mkdir()
