@@ -3,7 +3,7 @@
 The offline profile trains for real and checks its result against the store (it fails when the code has drifted);
 the demo profile shows the stored result, labelled with how and when it was made; colab/full never use the store.
 
-    make stored-runs     # = python -m course_utils.stored notebooks/00_peft_motivation.ipynb (offline, writes)
+    make stored-runs     # = python -m course_utils.stored notebooks/00_*.ipynb notebooks/04_*.ipynb (offline)
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def stored_run(name: str, profile: Profile, train: Callable[[], TrainResult],
     the store; colab/full: train."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
-    store = load_store(path)
     if profile.name == "demo":
+        store = load_store(path)
         if name not in store:
             raise FileNotFoundError(f"{Path(path).name}에 '{name}'의 저장된 결과가 없습니다. "
                                     "make stored-runs를 실행하거나 COURSE_PROFILE=offline으로 직접 학습하세요.")
@@ -72,10 +72,11 @@ def stored_run(name: str, profile: Profile, train: Callable[[], TrainResult],
     live = train()
     if profile.name != "offline":
         return live
+    store = load_store(path)  # read after training: other runs may have written meanwhile
     if os.environ.get(WRITE_ENV) == "1":
-        store[name] = {"result": live.as_dict(), "made": provenance(profile)}
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(store, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        from course_utils.experiments import write_cache
+
+        write_cache({**store, name: {"result": live.as_dict(), "made": provenance(profile)}}, path)
     elif name in store:
         compare(name, live, store[name]["result"])
     return live
