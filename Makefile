@@ -89,9 +89,12 @@ experiments: $(STAMP)
 
 # make stored-runs: run notebooks 00 and 04 in the offline profile and store their long training results in
 # results/notebook_runs.json (committed): the demo profile shows them, the offline profile checks itself against them.
+# Then run 04 and 05 in the demo profile and store the LLaMA preset memory answers they show (results/preset_answers.json).
 stored-runs: $(STAMP)
 	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m course_utils.stored notebooks/00_peft_motivation.ipynb \
 		notebooks/04_qlora_training.ipynb
+	OMP_NUM_THREADS=1 $(PY) -m course_utils.preset_answers notebooks/04_qlora_training.ipynb \
+		notebooks/05_method_comparison.ipynb
 
 # make slides: one offline reveal.js deck per notebook in build/slides/ (reveal.js from an installed package).
 slides: $(STAMP)

@@ -21,6 +21,7 @@ from torch import nn
 
 from course_utils import nf4, validate
 from course_utils.peft_rules import check_base_model, four_bit_module_names, peft_plan, task_type_of
+from course_utils.preset_answers import remembered
 from course_utils.presets import DEFAULT_SKIP_MODULES, PRESETS, preset_model
 
 BYTES_PER_ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -114,6 +115,7 @@ def _estimate_from_count(n: int, method: str, weight_dtype: str, optimizer: str,
     return with_total(parts)
 
 
+@remembered
 def estimate_training_memory(
     model_or_sizes: nn.Module | str | int,
     method: str = "lora",
@@ -287,6 +289,7 @@ def breakdown_rows(model: str = "llama-7b") -> dict[str, tuple[str, dict[str, in
             for key, (label, kwargs) in BREAKDOWN.items()}
 
 
+@remembered
 def checkpointed_activation_bytes(model: nn.Module | str, batch_size: int = 1, seq_len: int = 512) -> int:
     """Rough activation bytes of one training step with gradient checkpointing and 16-bit activations.
 
