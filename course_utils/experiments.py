@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import subprocess
 import sys
 import time
@@ -206,6 +207,7 @@ def run_experiments(budget: dict = EXPERIMENT_BUDGET, methods: Sequence[str] | N
 def merge(payloads: Sequence[dict]) -> dict:
     """One cache from parts run in parallel (same budget): later parts replace earlier runs of the same method
     and seed; the replaced runs are kept, shortened, under meta["superseded"] (e.g. a learning rate that diverged).
+    A part that is itself a merged cache brings its own "superseded" (if first) and "parts" along.
     """
     if not payloads:
         raise ValueError("payloads must hold at least one part")
@@ -218,21 +220,23 @@ def merge(payloads: Sequence[dict]) -> dict:
         if fixed(part["meta"]) != fixed(first):
             raise ValueError(f"parts differ in budget: {fixed(first)} vs {fixed(part['meta'])}")
     kept: dict[tuple, dict] = {}
-    superseded = []
+    superseded = list(first.get("superseded", []))  # a merged cache as the first part keeps its history
     for part in payloads:
         for run in part["runs"]:
             key = (run["method"], run["seed"])
             if key in kept:
                 old = kept[key]
                 superseded.append({k: old[k] for k in ("method", "seed", "learning_rate", "accuracy", "eval_loss",
-                                                       "curve") if k in old})
+                                                       "curve", *CONFIG_KEYS) if k in old})
             kept[key] = run
     runs = sorted(kept.values(), key=lambda r: (COMPARED_ORDER.index(r["method"]), r["seed"]))
     rates = {r["method"]: r["learning_rate"] for r in runs}
+    parts = [made for p in payloads for made in p["meta"].get("parts", [])] + [
+        {"methods": sorted({r["method"] for r in p["runs"]}), "seeds": p["meta"]["budget"]["seeds"],
+         "wall_seconds": p["meta"]["wall_seconds"], "date": p["meta"]["date"]}
+        for p in payloads if "parts" not in p["meta"]]
     meta = {**first, "budget": {**first["budget"], "seeds": sorted({r["seed"] for r in runs})},
-            "learning_rates": rates, "superseded": superseded,
-            "parts": [{"methods": sorted({r["method"] for r in p["runs"]}), "seeds": p["meta"]["budget"]["seeds"],
-                       "wall_seconds": p["meta"]["wall_seconds"], "date": p["meta"]["date"]} for p in payloads]}
+            "learning_rates": rates, "superseded": superseded, "parts": parts}
     return {"meta": meta, "runs": runs}
 
 
@@ -266,6 +270,41 @@ def matching_runs(cache: dict, method: str, seed: int, budget: dict) -> list[dic
     """The cached runs of `method` and `seed` made under the same configuration (CONFIG_KEYS) as `budget`."""
     return [r for r in cache["runs"] if r["method"] == method and r["seed"] == seed
             and all(r.get(k) == budget[k] for k in CONFIG_KEYS)]
+
+
+#: A run "collapsed" when it ends answering one class: accuracy near chance and eval loss at ln 2 (= 0.6931).
+COLLAPSE_ACCURACY, COLLAPSE_LOSS_GAP = 0.55, 0.01
+
+
+def collapsed(run: dict) -> bool:
+    """Whether the run ended in the one-class state (accuracy <= 0.55, eval loss within 0.01 of ln 2)."""
+    loss = run.get("eval_loss")
+    return run["accuracy"] <= COLLAPSE_ACCURACY and loss is not None and abs(loss - math.log(2)) < COLLAPSE_LOSS_GAP
+
+
+def rate_search(cache: dict, methods: Sequence[str]) -> list[dict]:
+    """Every learning rate a method was run at under the cache's budget (kept runs and superseded ones):
+    one row per (method, rate) with the seeds, the collapsed seeds and the mean accuracy."""
+    budget = cache["meta"]["budget"]
+    runs = [r for r in [*cache["runs"], *cache["meta"].get("superseded", [])] if r["method"] in methods
+            and all(r.get(k) == budget[k] for k in CONFIG_KEYS)]
+    rows = []
+    for method, rate in sorted({(r["method"], r["learning_rate"]) for r in runs},
+                               key=lambda mr: (COMPARED_ORDER.index(mr[0]), -mr[1])):
+        same = [r for r in runs if (r["method"], r["learning_rate"]) == (method, rate)]
+        rows.append({"method": method, "learning_rate": rate, "seeds": sorted(r["seed"] for r in same),
+                     "collapsed_seeds": sorted(r["seed"] for r in same if collapsed(r)),
+                     "accuracy_mean": float(np.mean([r["accuracy"] for r in same]))})
+    return rows
+
+
+def stable_rate(rows: Sequence[dict], method: str, seeds: Sequence[int]) -> float:
+    """The rule that picked the 4-bit rate: the largest rate tried on all `seeds` at which no seed collapsed."""
+    ok = [r["learning_rate"] for r in rows if r["method"] == method and set(seeds) <= set(r["seeds"])
+          and not r["collapsed_seeds"]]
+    if not ok:
+        raise ValueError(f"no learning rate of {method!r} was run on seeds {list(seeds)} without a collapse")
+    return max(ok)
 
 
 def _rates(text: str) -> dict[str, float]:

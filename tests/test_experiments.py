@@ -117,7 +117,8 @@ def part(method: str, seeds: list[int], rate: float, accuracy: float) -> dict:
     meta = {"budget": budget, "learning_rates": {method: rate}, "commit": "c" * 40, "wall_seconds": 1.0,
             "date": "2026-01-01 00:00 UTC"}
     return {"meta": meta, "runs": [{"method": method, "seed": s, "learning_rate": rate, "accuracy": accuracy,
-                                    "eval_loss": 0.6, "curve": []} for s in seeds]}
+                                    "eval_loss": 0.6, "curve": [],
+                                    **{k: budget[k] for k in experiments.CONFIG_KEYS}} for s in seeds]}
 
 
 def test_merge_replaces_reruns_and_keeps_what_they_replaced():
@@ -127,6 +128,13 @@ def test_merge_replaces_reruns_and_keeps_what_they_replaced():
         ("full", 0, 1e-4), ("full", 1, 1e-4), ("lora", 0, 3e-3), ("lora", 1, 3e-3)]
     assert merged["meta"]["learning_rates"] == {"full": 1e-4, "lora": 3e-3}
     assert [(s["method"], s["learning_rate"]) for s in merged["meta"]["superseded"]] == [("full", 3e-4)] * 2
+    assert merged["meta"]["superseded"][0]["steps"] == experiments.EXPERIMENT_BUDGET["steps"]
+    assert [p["methods"] for p in merged["meta"]["parts"]] == [["full"], ["lora"], ["full"]]
+    again = experiments.merge([merged, part("lora", [1], 1e-3, 0.9)])   # a merged cache merged again keeps its history
+    assert [(s["method"], s["learning_rate"]) for s in again["meta"]["superseded"]] == [
+        ("full", 3e-4), ("full", 3e-4), ("lora", 3e-3)]
+    assert [p["methods"] for p in again["meta"]["parts"]] == [["full"], ["lora"], ["full"], ["lora"]]
+    assert again["meta"]["learning_rates"] == {"full": 1e-4, "lora": 1e-3}
     other = part("lora", [2], 3e-3, 0.7)
     other["meta"]["budget"]["steps"] = 5
     with pytest.raises(ValueError, match="differ in budget"):
@@ -142,3 +150,35 @@ def test_bad_input_names_the_argument(tmp_path):
         experiments.StopAfter(0)
     with pytest.raises(ValueError, match="payloads"):
         experiments.merge([])
+
+
+# ----------------------------------------------------------------------------------------------------
+# The 4-bit learning-rate rule
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_collapsed_needs_chance_accuracy_and_ln2_loss():
+    assert experiments.collapsed({"accuracy": 0.5, "eval_loss": 0.6931})
+    assert not experiments.collapsed({"accuracy": 0.5, "eval_loss": 0.75})     # near chance but still moving
+    assert not experiments.collapsed({"accuracy": 0.9, "eval_loss": 0.6931})
+    assert not experiments.collapsed({"accuracy": 0.5, "eval_loss": None})
+
+
+def test_rate_search_and_stable_rate():
+    def run(rate, seed, accuracy, loss, steps=320):
+        return {"method": "qlora", "seed": seed, "learning_rate": rate, "accuracy": accuracy, "eval_loss": loss,
+                **{k: experiments.EXPERIMENT_BUDGET[k] for k in experiments.CONFIG_KEYS}, "steps": steps}
+
+    seeds = [0, 1, 2]
+    cache = {"meta": {"budget": dict(experiments.EXPERIMENT_BUDGET), "superseded": [
+        run(3e-3, 0, 0.9, 0.3), run(3e-3, 1, 0.5, 0.6932), run(3e-3, 2, 0.9, 0.3),
+        run(1e-2, 0, 0.95, 0.2, steps=80)]},          # another budget: not part of the search
+        "runs": [run(1e-3, s, 0.85, 0.35) for s in seeds]}
+    rows = experiments.rate_search(cache, ["qlora"])
+    assert [(r["learning_rate"], r["collapsed_seeds"]) for r in rows] == [(3e-3, [1]), (1e-3, [])]
+    assert rows[0]["accuracy_mean"] == pytest.approx((0.9 + 0.5 + 0.9) / 3)
+    assert experiments.stable_rate(rows, "qlora", seeds) == 1e-3
+    cache["meta"]["superseded"][1]["eval_loss"] = 0.4        # no collapse at 3e-3: the larger rate wins
+    assert experiments.stable_rate(experiments.rate_search(cache, ["qlora"]), "qlora", seeds) == 3e-3
+    with pytest.raises(ValueError, match="no learning rate of 'qlora'"):
+        experiments.stable_rate(rows, "qlora", [0, 1, 2, 3])   # no rate was run on seed 3
