@@ -30,7 +30,7 @@ COURSE_FOLDER = "peft-course"  # where the bundle unpacks and the clone goes, un
 ACCELERATOR, GPU_TYPE = "GPU", "T4"
 # The requirements the course checks at start-up (torch is Colab's own build; the others come from pyproject).
 CHECKED_PACKAGES = ("torch", "transformers", "peft", "bitsandbytes")
-COLAB_URL = re.compile(r"(https://colab\.research\.google\.com/github/)([^/\s)]+/[^/\s)]+)(/blob/)")
+COLAB_URL = re.compile(r"(?<=\]\()(https://colab\.research\.google\.com/github/)([^/\s)]+/[^/\s)]+)(/blob/)")
 PYPROJECT_REPO = re.compile(r'(?m)^(Repository\s*=\s*")https://github\.com/([^"]+)(")')
 
 

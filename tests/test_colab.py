@@ -267,6 +267,17 @@ def assert_points_at(root: Path, repo: str) -> None:
     assert colab.configured_repo(root) == repo
 
 
+def test_readme_rewrite_leaves_example_addresses_alone(tmp_path):
+    """Only badge links (markdown link targets) change; an address shown as an example in backticks stays."""
+    readme = tmp_path / "README.md"
+    example = "`https://colab.research.google.com/github/내계정/저장소이름/blob/main/notebooks/00_peft_motivation.ipynb`"
+    badge = "[![Open In Colab](x.svg)](https://colab.research.google.com/github/a/b/blob/main/notebooks/00_x.ipynb)"
+    readme.write_text(f"{badge}\n\n예: {example}\n", encoding="utf-8")
+    assert colab.rewrite_readme(readme, "x/y")
+    text = readme.read_text(encoding="utf-8")
+    assert "github/x/y/blob/main/notebooks/00_x.ipynb)" in text and example in text
+
+
 def test_make_colab_rewrites_every_badge_and_setup_cell_of_a_copy(checkout):
     venv = Path(sys.prefix)
     result = subprocess.run(["make", "-s", "colab", "REPO=x/y", f"VENV={venv}"], cwd=checkout,
@@ -279,6 +290,7 @@ def test_make_colab_rewrites_every_badge_and_setup_cell_of_a_copy(checkout):
 def test_rewrite_is_idempotent_and_reversible(checkout):
     original = colab.configured_repo(checkout)
     colab.rewrite(original, root=checkout)
+    assert (checkout / "README.md").read_bytes() == (ROOT / "README.md").read_bytes()  # already at `original`
     assert_points_at(checkout, original)
     direct = snapshot(checkout)
     assert colab.rewrite(original, root=checkout) == []
