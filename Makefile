@@ -82,10 +82,13 @@ bundle:
 gpu-check: $(STAMP)
 	$(PY) -m course_utils.gpu_check
 
-# make experiments: the long offline comparison (7 methods x 5 seeds, learning curves) written to
-# results/comparison_offline.json, which is committed and read by notebook 05 (offline and demo profiles).
+# make experiments: the long offline comparison (7 methods x 5 seeds, learning curves), merged into
+# results/comparison_offline.json, which is committed and read by notebook 05 (offline and demo profiles). The merge
+# replaces every run and keeps the cache's record of the learning rates tried before (meta.superseded).
 experiments: $(STAMP)
-	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) -m course_utils.experiments --out results/comparison_offline.json
+	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) -m course_utils.experiments --out build/experiments_run.json
+	$(PY) -m course_utils.experiments --merge results/comparison_offline.json build/experiments_run.json \
+		--out results/comparison_offline.json
 
 # make stored-runs: run notebooks 00 and 04 in the offline profile and store their long training results in
 # results/notebook_runs.json (committed): the demo profile shows them, the offline profile checks itself against them.

@@ -205,13 +205,15 @@ def run_experiments(budget: dict = EXPERIMENT_BUDGET, methods: Sequence[str] | N
 
 
 def merge(payloads: Sequence[dict]) -> dict:
-    """One cache from parts run in parallel (same budget): later parts replace earlier runs of the same method
-    and seed; the replaced runs are kept, shortened, under meta["superseded"] (e.g. a learning rate that diverged).
-    A part that is itself a merged cache brings its own "superseded" (if first) and "parts" along.
+    """One cache from parts (same budget): later parts replace earlier runs of the same method and seed. A run
+    replaced at another learning rate is kept, shortened, under meta["superseded"] (e.g. a rate that diverged); a
+    rerun at the same rate just replaces it. A merged cache as a part brings its "superseded" and "parts" along,
+    so `make experiments` can merge a fresh run into the committed cache without losing the rate searches.
+    Provenance (versions, commit, date) is the last part's.
     """
     if not payloads:
         raise ValueError("payloads must hold at least one part")
-    first = payloads[0]["meta"]
+    first, last = payloads[0]["meta"], payloads[-1]["meta"]
 
     def fixed(meta: dict) -> dict:
         return {k: v for k, v in meta["budget"].items() if k != "seeds"}
@@ -220,23 +222,24 @@ def merge(payloads: Sequence[dict]) -> dict:
         if fixed(part["meta"]) != fixed(first):
             raise ValueError(f"parts differ in budget: {fixed(first)} vs {fixed(part['meta'])}")
     kept: dict[tuple, dict] = {}
-    superseded = list(first.get("superseded", []))  # a merged cache as the first part keeps its history
+    superseded = [old for p in payloads for old in p["meta"].get("superseded", [])]
     for part in payloads:
         for run in part["runs"]:
             key = (run["method"], run["seed"])
-            if key in kept:
-                old = kept[key]
+            old = kept.get(key)
+            if old is not None and old["learning_rate"] != run["learning_rate"]:
                 superseded.append({k: old[k] for k in ("method", "seed", "learning_rate", "accuracy", "eval_loss",
                                                        "curve", *CONFIG_KEYS) if k in old})
             kept[key] = run
     runs = sorted(kept.values(), key=lambda r: (COMPARED_ORDER.index(r["method"]), r["seed"]))
-    rates = {r["method"]: r["learning_rate"] for r in runs}
-    parts = [made for p in payloads for made in p["meta"].get("parts", [])] + [
-        {"methods": sorted({r["method"] for r in p["runs"]}), "seeds": p["meta"]["budget"]["seeds"],
-         "wall_seconds": p["meta"]["wall_seconds"], "date": p["meta"]["date"]}
-        for p in payloads if "parts" not in p["meta"]]
-    meta = {**first, "budget": {**first["budget"], "seeds": sorted({r["seed"] for r in runs})},
-            "learning_rates": rates, "superseded": superseded, "parts": parts}
+    parts = [made for p in payloads for made in p["meta"].get("parts", [])
+             or [{"methods": sorted({r["method"] for r in p["runs"]}), "seeds": p["meta"]["budget"]["seeds"],
+                  "wall_seconds": p["meta"]["wall_seconds"], "date": p["meta"]["date"],
+                  "commit": p["meta"].get("commit", "unknown")}]]
+    meta = {**first, **{k: last[k] for k in ("versions", "commit", "date", "command", "torch_threads") if k in last},
+            "budget": {**first["budget"], "seeds": sorted({r["seed"] for r in runs})},
+            "learning_rates": {r["method"]: r["learning_rate"] for r in runs}, "superseded": superseded,
+            "parts": parts}
     return {"meta": meta, "runs": runs}
 
 

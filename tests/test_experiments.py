@@ -135,6 +135,13 @@ def test_merge_replaces_reruns_and_keeps_what_they_replaced():
         ("full", 3e-4), ("full", 3e-4), ("lora", 3e-3)]
     assert [p["methods"] for p in again["meta"]["parts"]] == [["full"], ["lora"], ["full"], ["lora"]]
     assert again["meta"]["learning_rates"] == {"full": 1e-4, "lora": 1e-3}
+    rerun = experiments.merge([again, part("full", [0, 1], 1e-4, 0.81)])   # same rate: replaced, not superseded
+    assert rerun["meta"]["superseded"] == again["meta"]["superseded"]
+    assert [r["accuracy"] for r in rerun["runs"] if r["method"] == "full"] == [0.81, 0.81]
+    newest = part("lora", [3], 1e-3, 0.9)
+    newest["meta"].update(date="2027-01-01 00:00 UTC", commit="d" * 40)
+    assert {k: experiments.merge([rerun, newest])["meta"][k] for k in ("date", "commit")} == {
+        "date": "2027-01-01 00:00 UTC", "commit": "d" * 40}          # provenance of the newest part
     other = part("lora", [2], 3e-3, 0.7)
     other["meta"]["budget"]["steps"] = 5
     with pytest.raises(ValueError, match="differ in budget"):
