@@ -14,6 +14,10 @@ peft 0.21, torch 2.13):
   forward (``utils/generic.py``), also for encoders that have no cache.
 * torch warns "the use_reentrant parameter should be passed explicitly" for the checkpointing transformers turns on.
 * transformers draws a "Loading weights" / "Writing model shards" bar per ``from_pretrained`` / ``save_pretrained``.
+* ``bitsandbytes.nn.modules`` logs "FP4 quantization state not initialized. Please call .cuda() ..." when a
+  ``Linear4bit`` whose weight lost its quant state runs (``fix_4bit_weight_quant_state_from_module``): notebook 04's
+  deliberately 4-bit classifier. It names FP4 for an NF4 layer and advice that does not apply on CPU; the notebook
+  shows the real failure (the error) in its table.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ __all__ = ["NOISY_LOG_MESSAGES", "silence_library_noise"]
 #: logger name -> starts of the messages dropped from it (and from loggers below it).
 NOISY_LOG_MESSAGES = {
     "bitsandbytes.backends.cpu.ops": ("Failed to load CPU gemm_4bit_forward from kernels-community",),
+    "bitsandbytes.nn.modules": ("FP4 quantization state not initialized",),
     "transformers": ("`use_cache=True` is incompatible with gradient checkpointing",),
 }
 FUTURE_WARNING_MODULES = r"(transformers|peft|accelerate)\b"

@@ -39,13 +39,19 @@ SCRIPT = textwrap.dedent('''
     bnb.warning("Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure you already "
                 "`pip install kernels` and the kernels >= 0.11.1", "No module named 'kernels'")
     bnb.warning("another bitsandbytes message")            # a different message from the same logger stays
+    # what bitsandbytes 0.50 logs when a Linear4bit without quant state runs (notebook 04's 4-bit classifier)
+    logging.getLogger("bitsandbytes.nn.modules").warning(
+        "FP4 quantization state not initialized. Please call .cuda() or .to(device) on the LinearFP4 layer first.")
+    logging.getLogger("bitsandbytes.nn.modules").warning("another bitsandbytes layer message")
     warnings.warn("a user warning stays visible", UserWarning)
     warnings.warn("a user future warning stays visible", FutureWarning)
 ''')
 NOISE = ("FutureWarning: `gradient_checkpointing_enable` is deprecated",
          "FutureWarning: `is_gradient_checkpointing` is deprecated",
-         "kernels-community", "`use_cache=True` is incompatible", "use_reentrant", "Loading weights")
-KEPT = ("another bitsandbytes message", "a user warning stays visible", "a user future warning stays visible")
+         "kernels-community", "`use_cache=True` is incompatible", "use_reentrant", "Loading weights",
+         "FP4 quantization state not initialized")
+KEPT = ("another bitsandbytes message", "another bitsandbytes layer message", "a user warning stays visible",
+        "a user future warning stays visible")
 
 
 def _stderr_after_start(mode: str) -> str:
