@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import functools
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -43,12 +44,13 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def call_key(function: Callable, args: list, kwargs: dict) -> str:
-    """Key of `function(*args, **kwargs)` (args[0] a preset name); it also covers the preset's definition."""
+def call_key(function: Callable, arguments: dict) -> str:
+    """Key of a call given by its arguments by name (the first one a preset name), and of that preset's definition."""
     from course_utils.presets import PRESETS
 
-    definition = repr(dataclasses.astuple(PRESETS[args[0]])) if args[0] in PRESETS else "unknown preset"
-    text = json.dumps([_name(function), args, kwargs, definition], sort_keys=True, default=repr)
+    preset = next(iter(arguments.values()))
+    definition = repr(dataclasses.astuple(PRESETS[preset])) if preset in PRESETS else "unknown preset"
+    text = json.dumps([_name(function), arguments, definition], sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -58,7 +60,7 @@ def _name(function: Callable) -> str:
 
 
 def load_answers(path: str | Path | None = None) -> dict:
-    """{key: {"function", "args", "kwargs", "value"}} stored under the installed library versions, else empty."""
+    """{key: {"function", "arguments", "value"}} stored under the installed library versions, else empty."""
     path = Path(path or ANSWERS_PATH)
     if path not in _loaded:
         payload = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -81,17 +83,23 @@ def store_answer(key: str, entry: dict, path: str | Path | None = None) -> None:
 
 def remembered(function: Callable) -> Callable:
     """Decorator: in the demo profile, a call whose first argument is a preset name returns the stored answer."""
+    signature = inspect.signature(function)
 
     @functools.wraps(function)
-    def wrapper(model, *args, **kwargs):
-        if not isinstance(model, str) or os.environ.get("COURSE_PROFILE") != "demo":
-            return function(model, *args, **kwargs)
-        key = call_key(function, [model, *args], kwargs)
+    def wrapper(*args, **kwargs):
+        try:
+            arguments = signature.bind(*args, **kwargs).arguments  # by name: f("x", "lora") = f("x", method="lora")
+        except TypeError:
+            return function(*args, **kwargs)  # the function's own error
+        first = next(iter(arguments.values()), None)
+        if not isinstance(first, str) or os.environ.get("COURSE_PROFILE") != "demo":
+            return function(*args, **kwargs)
+        key = call_key(function, dict(arguments))
         if os.environ.get(WRITE_ENV) != "1":
             hit = load_answers().get(key)
-            return copy.deepcopy(hit["value"]) if hit is not None else function(model, *args, **kwargs)
-        value = function(model, *args, **kwargs)
-        store_answer(key, {"function": _name(function), "args": [model, *args], "kwargs": kwargs, "value": value})
+            return copy.deepcopy(hit["value"]) if hit is not None else function(*args, **kwargs)
+        value = function(*args, **kwargs)
+        store_answer(key, {"function": _name(function), "arguments": dict(arguments), "value": value})
         return value
 
     _REGISTRY[_name(function)] = function
@@ -102,7 +110,7 @@ def recompute(entry: dict) -> object:
     """The live answer of a stored entry (for the drift test): the undecorated function called again."""
     if entry["function"] not in _REGISTRY:
         raise KeyError(f"no remembered function named {entry['function']!r}")
-    return _REGISTRY[entry["function"]](*entry["args"], **entry["kwargs"])
+    return _REGISTRY[entry["function"]](**entry["arguments"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,11 +48,13 @@ def test_write_then_demo_reads_without_computing(answers, monkeypatch):
     stored = json.loads(answers.read_text(encoding="utf-8"))
     assert stored["meta"]["versions"] == preset_answers.library_versions()
     (entry,) = stored["answers"].values()
-    assert entry["args"] == ["llama-7b"] and entry["kwargs"] == {"factor": 2} and entry["value"] == {"n": 16}
+    assert entry["arguments"] == {"preset": "llama-7b", "factor": 2} and entry["value"] == {"n": 16}
     write_mode(monkeypatch, False)
     CALLS.clear()
     assert toy("llama-7b", factor=2) == {"n": 16}
     assert CALLS == []  # answered from the file
+    assert toy("llama-7b", 2) == {"n": 16} and toy(preset="llama-7b", factor=2) == {"n": 16}  # same call by name
+    assert CALLS == []
     assert toy("llama-7b", factor=3) == {"n": 24} and CALLS == ["llama-7b"]  # other arguments: a miss, computed
 
 
@@ -98,13 +100,24 @@ def test_key_covers_the_preset_definition(monkeypatch):
 
     from course_utils import presets
 
-    before = preset_answers.call_key(toy, ["llama-7b"], {})
-    assert preset_answers.call_key(toy, ["llama-7b"], {}) == before
-    assert preset_answers.call_key(toy, ["llama-13b"], {}) != before
-    assert preset_answers.call_key(toy, ["llama-7b"], {"factor": 2}) != before
+    before = preset_answers.call_key(toy, {"preset": "llama-7b"})
+    assert preset_answers.call_key(toy, {"preset": "llama-7b"}) == before
+    assert preset_answers.call_key(toy, {"preset": "llama-13b"}) != before
+    assert preset_answers.call_key(toy, {"preset": "llama-7b", "factor": 2}) != before
     changed = {**presets.PRESETS, "llama-7b": replace(presets.PRESETS["llama-7b"], r=16)}
     monkeypatch.setattr(presets, "PRESETS", changed)
-    assert preset_answers.call_key(toy, ["llama-7b"], {}) != before  # a changed preset is not answered from the file
+    assert preset_answers.call_key(toy, {"preset": "llama-7b"}) != before  # a changed preset: not from the file
+
+
+def test_keyword_and_wrong_calls_behave_as_the_function(answers, monkeypatch):
+    """The decorated functions accept every way of calling them and fail as before."""
+    live = memory.estimate_training_memory("klue/bert-base", "lora")
+    assert memory.estimate_training_memory(model_or_sizes="klue/bert-base", method="lora") == live
+    with pytest.raises(TypeError, match="model_or_sizes"):
+        memory.estimate_training_memory(method="lora")
+    with pytest.raises(TypeError):
+        toy()
+    assert memory.checkpointed_activation_bytes(model="klue/bert-base", seq_len=128) > 0
 
 
 def test_demo_estimate_skips_the_model(answers, monkeypatch):
@@ -139,15 +152,15 @@ def test_committed_answers_equal_the_live_computation():
         assert load_answers() == {}
         return
     for key, entry in payload["answers"].items():
-        assert preset_answers.call_key(preset_answers._REGISTRY[entry["function"]], entry["args"],
-                                       entry["kwargs"]) == key
+        assert preset_answers.call_key(preset_answers._REGISTRY[entry["function"]], entry["arguments"]) == key
         assert recompute(entry) == entry["value"], entry
 
 
 def test_committed_answers_cover_the_notebooks_tables():
     """The preset tables notebooks 04 and 05 show in demo are all stored (else demo computes them, slowly)."""
     payload = json.loads(preset_answers.ANSWERS_PATH.read_text(encoding="utf-8"))
-    calls = {(e["function"].rsplit(".", 1)[1], e["args"][0]) for e in payload["answers"].values()}
+    calls = {(e["function"].rsplit(".", 1)[1], next(iter(e["arguments"].values())))
+             for e in payload["answers"].values()}
     for name in ("llama-7b", "llama-13b", "llama-33b", "llama-65b"):
         assert ("estimate_training_memory", name) in calls
     assert ("checkpointed_activation_bytes", "llama-65b") in calls
