@@ -271,8 +271,12 @@ def load_cache(path: str | Path = CACHE_PATH) -> dict:
 
 def matching_runs(cache: dict, method: str, seed: int, budget: dict) -> list[dict]:
     """The cached runs of `method` and `seed` made under the same configuration (CONFIG_KEYS) as `budget`."""
-    return [r for r in cache["runs"] if r["method"] == method and r["seed"] == seed
-            and all(r.get(k) == budget[k] for k in CONFIG_KEYS)]
+    return [r for r in cache["runs"] if r["method"] == method and r["seed"] == seed and same_config(r, budget)]
+
+
+def same_config(run: dict, budget: dict) -> bool:
+    """Whether `run` was made under `budget`'s configuration (every CONFIG_KEYS field equal)."""
+    return all(run.get(k) == budget[k] for k in CONFIG_KEYS)
 
 
 #: A run "collapsed" when it ends answering one class: accuracy near chance and eval loss at ln 2 (= 0.6931).
@@ -289,8 +293,8 @@ def rate_search(cache: dict, methods: Sequence[str]) -> list[dict]:
     """Every learning rate a method was run at under the cache's budget (kept runs and superseded ones):
     one row per (method, rate) with the seeds, the collapsed seeds and the mean accuracy."""
     budget = cache["meta"]["budget"]
-    runs = [r for r in [*cache["runs"], *cache["meta"].get("superseded", [])] if r["method"] in methods
-            and all(r.get(k) == budget[k] for k in CONFIG_KEYS)]
+    runs = [r for r in [*cache["runs"], *cache["meta"].get("superseded", [])]
+            if r["method"] in methods and same_config(r, budget)]
     rows = []
     for method, rate in sorted({(r["method"], r["learning_rate"]) for r in runs},
                                key=lambda mr: (COMPARED_ORDER.index(mr[0]), -mr[1])):

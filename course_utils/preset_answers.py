@@ -87,12 +87,13 @@ def remembered(function: Callable) -> Callable:
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
+        if os.environ.get("COURSE_PROFILE") != "demo":  # every other profile: straight through, nothing bound
+            return function(*args, **kwargs)
         try:
             arguments = signature.bind(*args, **kwargs).arguments  # by name: f("x", "lora") = f("x", method="lora")
         except TypeError:
             return function(*args, **kwargs)  # the function's own error
-        first = next(iter(arguments.values()), None)
-        if not isinstance(first, str) or os.environ.get("COURSE_PROFILE") != "demo":
+        if not isinstance(next(iter(arguments.values()), None), str):
             return function(*args, **kwargs)
         key = call_key(function, dict(arguments))
         if os.environ.get(WRITE_ENV) != "1":
