@@ -16,6 +16,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from course_utils import validate
+from course_utils.bnb_cpu import use_portable_path
 from course_utils.env import Profile
 from course_utils.presets import DEFAULT_SKIP_MODULES
 
@@ -65,7 +66,11 @@ def nf4_config(compute_dtype: torch.dtype = torch.float32,
 def load_classifier_4bit(model_id: str, num_labels: int = 2, device: str = "cpu",
                          compute_dtype: torch.dtype = torch.float32,
                          skip_modules: Sequence[str] = DEFAULT_SKIP_MODULES) -> PreTrainedModel:
-    """A classifier whose Linear layers are bitsandbytes NF4 `Linear4bit`, except `skip_modules`."""
+    """A classifier whose Linear layers are bitsandbytes NF4 `Linear4bit`, except `skip_modules`.
+
+    Every 4-bit layer stays on bitsandbytes' portable CPU path (:func:`course_utils.bnb_cpu.use_portable_path`), so
+    evaluating, then training again, works and gives the same numbers on every CPU.
+    """
     # each process of a multi-GPU run loads onto its own GPU ("cuda:1" -> 1), never all onto GPU 0
     device_map = {"": torch.device(device).index or 0} if device.startswith("cuda") else {"": "cpu"}
     model = load_classifier(model_id, num_labels=num_labels, dtype=compute_dtype,
@@ -73,6 +78,7 @@ def load_classifier_4bit(model_id: str, num_labels: int = 2, device: str = "cpu"
     if not quantized_modules(model):
         raise ValueError(f"model {model_id!r} has no nn.Linear layers left to quantize to 4-bit "
                          f"(skip_modules={list(skip_modules)})")
+    use_portable_path(model)
     return model
 
 

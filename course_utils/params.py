@@ -5,7 +5,8 @@ Which layers ``get_peft_model`` adapts and which modules it trains as full copie
 head, GPT-2's Conv1D and every refusal are peft's own. The counts are the lesson's formulas — LoRA ``r·(in+out)``
 per layer, DoRA one magnitude per output feature, VB-LoRA's bank and logits, WaveFT's coefficients — and the tests
 check them against ``get_nb_trainable_parameters()`` on several architectures.
-Deliberately stricter than peft: ``r > min(in_features, out_features)`` raises ``ValueError``.
+A rank above a layer's ``min(in_features, out_features)`` is no longer low rank, but peft builds it, so it is
+counted (only :class:`course_utils.lora.LoRALinear`, the lesson's own layer, refuses it).
 """
 
 from __future__ import annotations
@@ -58,11 +59,12 @@ def lora_params_for_shape(in_features: int, out_features: int, r: int) -> int:
     Args:
         in_features (`int`): input size of the adapted layer.
         out_features (`int`): output size of the adapted layer.
-        r (`int`): LoRA rank, 1 <= r <= min(in_features, out_features).
+        r (`int`): LoRA rank, >= 1 (above min(in_features, out_features) it is no longer low rank, but peft
+            builds it all the same).
     """
     validate.positive_int(in_features, "in_features")
     validate.positive_int(out_features, "out_features")
-    validate.rank(r, in_features, out_features)
+    validate.positive_int(r, "r")
     return r * (in_features + out_features)
 
 
@@ -174,9 +176,7 @@ def _plan(model: nn.Module, method: str, r: int, target_modules: Sequence[str] |
 
 
 def _lora_parts(layers: Sequence[AdaptedLayer], r: int, use_dora: bool) -> dict[str, int]:
-    """LoRA A/B (r·(in+out) per layer) and, for DoRA, one magnitude per output feature."""
-    for layer in layers:
-        validate.rank(r, layer.in_features, layer.out_features, where=f" for module {layer.name!r}")
+    """LoRA A/B (r·(in+out) per layer) and, for DoRA, one magnitude per output feature (any r >= 1, as peft)."""
     parts = {"lora_A": sum(r * t.in_features for t in layers), "lora_B": sum(r * t.out_features for t in layers)}
     if use_dora:
         parts["dora_magnitude"] = sum(t.out_features for t in layers)
@@ -246,8 +246,8 @@ def count_trainable(model: nn.Module, method: str = "lora", r: int = 8,
     Args:
         model (`nn.Module`): the base model, e.g. from :func:`course_utils.presets.config_only_model`.
         method (`str`): ``"lora"``, ``"dora"`` (same as ``use_dora=True``), ``"vblora"`` or ``"waveft"``.
-        r (`int`): rank; LoRA/DoRA: 1 <= r <= min(in, out) of every adapted layer; VB-LoRA: r >= 1 (peft's
-            default is 4, pass it); ignored by WaveFT.
+        r (`int`): rank, >= 1 (as peft, also above a layer's min(in, out)); VB-LoRA: peft's default is 4, pass
+            it; ignored by WaveFT.
         target_modules (`list[str]` or `str`): as in peft: names (suffix rule), a regex (full match) or
             ``"all-linear"``. Defaults to peft's BERT default ``("query", "value")``.
         task_type (`str`, *optional*): peft task type. Defaults to ``"SEQ_CLS"``.

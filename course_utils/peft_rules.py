@@ -34,7 +34,7 @@ class AdaptedLayer:
     in_features: int
     out_features: int
     has_bias: bool
-    layer_type: str  # "Linear" or "Conv1D"
+    layer_type: str  # the peft layer kind it counts as: "Linear", "Conv1D", "Embedding" (else the class name)
 
 
 @dataclass(frozen=True)
@@ -159,12 +159,22 @@ def _ask_peft(model: nn.Module, target_modules, task_type, modules_to_save, excl
         elif isinstance(module, BaseTunerLayer):
             base = module.get_base_layer()
             adapted.append(AdaptedLayer(name, module.in_features, module.out_features,
-                                        getattr(base, "bias", None) is not None,
-                                        type(base).__name__))
+                                        getattr(base, "bias", None) is not None, layer_kind(base)))
     inside_saved = tuple(name + "." for name in saved)
     trainable_base = sum(p.numel() for name, p in wrapped.named_parameters()
                          if p.requires_grad and "lora_" not in name and not name.startswith(inside_saved))
     return PeftPlan(tuple(adapted), tuple(saved), trainable_base)
+
+
+def layer_kind(layer: nn.Module) -> str:
+    """The layer kind peft dispatches on, by ``isinstance`` as peft does: a subclass of ``nn.Linear`` (Falcon's
+    ``FalconLinear``) is a "Linear"; transformers' ``Conv1D`` (GPT-2) a "Conv1D"; anything else its class name."""
+    from transformers.pytorch_utils import Conv1D
+
+    for kind, base in (("Conv1D", Conv1D), ("Embedding", nn.Embedding), ("Linear", nn.Linear)):
+        if isinstance(layer, base):
+            return kind
+    return type(layer).__name__
 
 
 def lora_target_names(model: nn.Module, target_modules: str | Sequence[str], *, task_type: str | None = None,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import warnings
 
-__all__ = ["NOISY_LOG_MESSAGES", "silence_library_noise"]
+__all__ = ["NOISY_LOG_MESSAGES", "drop_known_log_lines", "silence_library_noise"]
 
 #: logger name -> starts of the messages dropped from it (and from loggers below it).
 NOISY_LOG_MESSAGES = {
@@ -54,12 +54,21 @@ def _add_filter(target: logging.Logger | logging.Handler, prefixes: tuple[str, .
         target.addFilter(_DropMessages(prefixes))
 
 
+def drop_known_log_lines() -> None:
+    """Attach the log filters of NOISY_LOG_MESSAGES (idempotent; imports nothing, so it can run first).
+
+    ``course_utils/__init__.py`` calls it: bitsandbytes logs its kernels-community line while it is *imported*, so
+    a command (``python -m course_utils.train``) must have the filter before any library is loaded.
+    """
+    for name, prefixes in NOISY_LOG_MESSAGES.items():
+        _add_filter(logging.getLogger(name), prefixes)  # records logged on this logger itself
+
+
 def silence_library_noise() -> None:
     """Filter the library warnings and messages a student should never see (idempotent)."""
     warnings.filterwarnings("ignore", category=FutureWarning, module=FUTURE_WARNING_MODULES)
     warnings.filterwarnings("ignore", message=TORCH_CHECKPOINT_MESSAGE, category=UserWarning)
-    for name, prefixes in NOISY_LOG_MESSAGES.items():
-        _add_filter(logging.getLogger(name), prefixes)  # records logged on this logger itself
+    drop_known_log_lines()
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

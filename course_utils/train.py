@@ -249,6 +249,7 @@ def build_sharded_4bit(spec, model_id: str, dtype, seed: int):
     """
     from peft import get_peft_model
 
+    from course_utils.bnb_cpu import use_portable_path
     from course_utils.compare import peft_config
     from course_utils.env import seed_everything
     from course_utils.models import load_classifier, nf4_config
@@ -257,6 +258,7 @@ def build_sharded_4bit(spec, model_id: str, dtype, seed: int):
     quantization = nf4_config(dtype)
     quantization.bnb_4bit_quant_storage = dtype
     base = load_classifier(model_id, dtype=dtype, quantization_config=quantization)
+    use_portable_path(base)  # the same CPU path as load_classifier_4bit (course_utils.bnb_cpu)
     return get_peft_model(base, peft_config(spec))
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import torch
 from transformers import (
     AutoModelForSequenceClassification,
+    BartConfig,
     BertConfig,
     DistilBertConfig,
+    FalconConfig,
+    FalconForCausalLM,
     GPT2Config,
     GPT2LMHeadModel,
     LlamaConfig,
@@ -52,7 +55,14 @@ def _construct(arch: str, device: str) -> torch.nn.Module:
         if arch == "t5":  # _keep_in_fp32_modules = ["wo"]
             return T5ForConditionalGeneration(T5Config(d_model=32, d_ff=64, d_kv=16, num_layers=2, num_heads=2,
                                                        decoder_start_token_id=0, **TINY))
+        if arch == "falcon":  # FalconLinear (a subclass of nn.Linear) in query_key_value, dense, the MLP
+            return FalconForCausalLM(FalconConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                                  **TINY))
+        if arch == "bart-cls":  # classification_head.out_proj: a 32 -> 2 nn.Linear, adapted by name suffix
+            return AutoModelForSequenceClassification.from_config(BartConfig(
+                d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+                encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64, **TINY))
     raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")
 
 
-ARCHS = ("bert", "roberta", "distilbert", "llama", "llama-cls", "gpt2", "t5")
+ARCHS = ("bert", "roberta", "distilbert", "llama", "llama-cls", "gpt2", "t5", "falcon", "bart-cls")

@@ -71,6 +71,26 @@ def test_one_cached_configuration_reruns_to_the_cached_numbers(cache):
         assert abs(now["accuracy"] - then["accuracy"]) <= experiments.RERUN_TOLERANCE
 
 
+def test_the_notebook_rerun_of_the_4bit_methods_stays_within_the_tolerance(cache):
+    """Notebook 05's live rerun (40 steps of seed 0), strictly: the 4-bit methods depend on bitsandbytes' CPU path,
+    LoRA is their reference. The notebook itself only shows the differences (they depend on the machine)."""
+    budget = experiments.EXPERIMENT_BUDGET
+    _, data, tokenizer = experiments.offline_setup(budget)
+    table = experiments.rerun_prefix(cache, ["lora", "qlora", "qdora"], seed=0, stop_after=40, budget=budget,
+                                     tokenizer=tokenizer, data=data)
+    assert list(table["method"]) == ["LoRA", "QLoRA", "QDoRA"]
+    assert experiments.rerun_outside(table).empty, table
+    assert (table["reviews"] == (table["difference"] * len(data["test"])).round()).all()
+
+
+def test_rerun_outside_flags_only_rows_past_the_tolerance():
+    import pandas as pd
+
+    table = pd.DataFrame({"method": ["a", "b", "c"], "difference": [0.0, -experiments.RERUN_TOLERANCE, 0.05]})
+    assert list(experiments.rerun_outside(table)["method"]) == ["c"]
+    assert list(experiments.rerun_outside(table, tolerance=0.0)["method"]) == ["b", "c"]
+
+
 # ----------------------------------------------------------------------------------------------------
 # Statistics
 # ----------------------------------------------------------------------------------------------------

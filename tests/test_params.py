@@ -233,18 +233,45 @@ def test_small_helpers():
 # ----------------------------------------------------------------------------------------------------
 
 
+# Held-out architectures: Falcon's FalconLinear (a subclass of nn.Linear) and BART's 2-class out_proj at r=4
+HELD_OUT = [
+    ("falcon", "CAUSAL_LM", {"r": 8, "target_modules": ["query_key_value", "dense"]}),
+    ("falcon", "CAUSAL_LM", {"r": 4, "target_modules": "all-linear", "use_dora": True}),
+    ("bart-cls", "SEQ_CLS", {"r": 4, "target_modules": ["q_proj", "v_proj", "out_proj"]}),
+    ("bart-cls", "SEQ_CLS", {"r": 8, "target_modules": "all-linear"}),
+]
+
+
+@pytest.mark.parametrize(("arch", "task_type", "kwargs"), HELD_OUT, ids=[f"{a}-{i}" for i, (a, _, _) in
+                                                                          enumerate(HELD_OUT)])
+def test_held_out_architectures_count_like_peft(arch, task_type, kwargs):
+    from archs import build
+
+    ours = count_trainable(build(arch), task_type=task_type, **kwargs)
+    peft_model = get_peft_model(build(arch), LoraConfig(task_type=task_type, **kwargs))
+    assert ours == peft_model.get_nb_trainable_parameters()
+    rows = lora_breakdown(build(arch), kwargs["r"], kwargs["target_modules"], task_type=task_type)
+    assert sum(row["LoRA params"] for row in rows) > 0
+
+
+def test_bart_head_out_proj_has_rank_above_its_size():
+    from archs import build
+
+    names = lora_target_names(build("bart-cls"), ["out_proj"], task_type="SEQ_CLS")
+    assert "classification_head.out_proj" in names  # 32 -> 2, adapted at r=4 by peft
+
+
 @pytest.mark.parametrize("r", [0, -1])
 def test_rank_must_be_positive(tiny_model, r):
     with pytest.raises(ValueError, match=r"\br\b.*>= 1"):
         count_trainable(tiny_model, r=r, target_modules=["query"])
 
 
-def test_rank_above_layer_size(tiny_model):
-    with pytest.raises(ValueError, match=r"r must satisfy 1 <= r <= min\(in_features, out_features\) = 32"):
-        count_trainable(tiny_model, r=33, target_modules=["query"])
-    with pytest.raises(ValueError, match="r must satisfy"):
-        lora_params_for_shape(4, 8, 5)
-    assert count_trainable(tiny_model, r=32, target_modules=["query"])[0] > 0  # the limit itself is allowed
+def test_rank_above_layer_size_is_counted_like_peft(tiny_model):
+    # peft builds r > min(in, out) (no longer low rank): counting it is right, refusing it would be a bug
+    assert count_trainable(tiny_model, r=33, target_modules=["query"]) == peft_counts(
+        tiny_config(), "SEQ_CLS", r=33, target_modules=["query"])
+    assert lora_params_for_shape(4, 8, 5) == 5 * 12
 
 
 def test_rank_must_be_int(tiny_model):

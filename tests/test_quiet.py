@@ -26,6 +26,10 @@ SCRIPT = textwrap.dedent('''
     if sys.argv[1] == "quiet":
         from course_utils.quiet import silence_library_noise
         silence_library_noise()
+    else:  # `import course_utils` attaches the log filters at once: take them off to see the libraries' own noise
+        from course_utils.quiet import NOISY_LOG_MESSAGES
+        for name in NOISY_LOG_MESSAGES:
+            logging.getLogger(name).filters.clear()
     print("=== start", file=sys.stderr, flush=True)
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from course_utils.models import load_classifier_4bit
@@ -96,6 +100,19 @@ def test_silence_library_noise_removes_it_and_keeps_real_warnings(outputs):
     assert "site-packages" not in quiet
     for text in KEPT:
         assert text in quiet, f"{text!r} was hidden:\n{quiet}"
+
+
+def test_importing_the_package_filters_the_import_time_line_before_bitsandbytes_loads():
+    # bitsandbytes logs its kernels-community line while it is imported (on CPUs with AVX512-BF16): a command that
+    # imports course_utils first must not print it. The replayed record stands in for CPUs without the flag.
+    script = ("import logging, course_utils, bitsandbytes\n"
+              "logging.getLogger('bitsandbytes.backends.cpu.ops').warning("
+              "'Failed to load CPU gemm_4bit_forward from kernels-community: replayed')\n"
+              "logging.getLogger('bitsandbytes.backends.cpu.ops').warning('another bitsandbytes message')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines() == ["another bitsandbytes message"]
 
 
 def test_silence_library_noise_is_idempotent():
