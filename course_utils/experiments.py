@@ -102,6 +102,7 @@ def rerun_prefix(cache: dict, methods: Sequence[str], seed: int, stop_after: int
     from transformers import AutoConfig
 
     from course_utils.compare import default_specs, run_one
+    from course_utils.env import strict_checks
 
     every = cache["meta"]["budget"]["curve_every"]
     if stop_after % every or stop_after >= budget["steps"]:
@@ -120,7 +121,12 @@ def rerun_prefix(cache: dict, methods: Sequence[str], seed: int, stop_after: int
         then = next(p["accuracy"] for p in cached["curve"] if p["step"] == stop_after)
         rows.append({"method": spec.label, "cached": then, "live": live, "difference": live - then,
                      "reviews": round((live - then) * len(data["test"]))})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    off = rerun_outside(table)
+    if strict_checks() and len(off):
+        raise AssertionError(f"live rerun differs from the cache by more than {RERUN_TOLERANCE}: "
+                             f"{off.to_dict('records')}")
+    return table
 
 
 def rerun_outside(table, tolerance: float = RERUN_TOLERANCE):

@@ -1,7 +1,9 @@
 """Stored results of a notebook's long training run, so the instructor's demo profile can show them at once.
 
-The offline profile trains for real and checks its result against the store (it fails when the code has drifted);
-the demo profile shows the stored result, labelled with how and when it was made; colab/full never use the store.
+The offline profile trains for real and compares its result with the store: a different configuration (steps,
+parameter counts) raises, an accuracy a few reviews off is shown (it depends on the CPU and thread count) and
+raises only under the test suite's strict checks (`course_utils.env.strict_checks`); the demo profile shows the
+stored result, labelled with how and when it was made; colab/full never use the store.
 
     make stored-runs     # = python -m course_utils.stored notebooks/00_*.ipynb notebooks/04_*.ipynb (offline)
 """
@@ -22,7 +24,8 @@ from course_utils.training import TrainResult
 ROOT = Path(__file__).resolve().parent.parent
 STORE_PATH = ROOT / "results" / "notebook_runs.json"
 WRITE_ENV = "COURSE_WRITE_STORED"  # set by `make stored-runs`: the offline run replaces the stored result
-#: Largest accepted |live - stored| accuracy: 3 of the 240 test reviews (float rounding differs between CPUs).
+#: Largest |live - stored| accuracy the strict checks accept: 3 of the 240 test reviews (float rounding differs
+#: between CPUs and thread counts; measured spread in docs).
 TOLERANCE = 3 / 240
 #: Fields that must match exactly between a live run and its stored result.
 EXACT = ("steps", "trainable_params", "total_params", "eval_split")
@@ -43,11 +46,12 @@ def provenance(profile: Profile) -> dict:
             "commit": git_commit(), "versions": versions(), "command": "make stored-runs"}
 
 
-def compare(name: str, live: TrainResult, stored: dict, tolerance: float = TOLERANCE) -> float:
-    """|live - stored| accuracy; raises naming `name` and `make stored-runs` when they disagree."""
+def compare(name: str, live: TrainResult, stored: dict, tolerance: float = TOLERANCE, strict: bool = True) -> float:
+    """|live - stored| accuracy; raises naming `name` and `make stored-runs` when the configuration differs, or
+    (with `strict`) when the accuracy is more than `tolerance` off."""
     wrong = {k: (getattr(live, k), stored[k]) for k in EXACT if getattr(live, k) != stored[k]}
     gap = abs(live.accuracy - stored["accuracy"])
-    if wrong or gap > tolerance:
+    if wrong or (strict and gap > tolerance):
         raise AssertionError(f"stored run {name!r} no longer matches the code (live, stored): {wrong or ''} "
                              f"accuracy {live.accuracy:.4f} vs {stored['accuracy']:.4f} (tolerance {tolerance:.4f}); "
                              "run `make stored-runs` and commit results/notebook_runs.json")
@@ -78,7 +82,12 @@ def stored_run(name: str, profile: Profile, train: Callable[[], TrainResult],
 
         write_cache({**store, name: {"result": live.as_dict(), "made": provenance(profile)}}, path)
     elif name in store:
-        compare(name, live, store[name]["result"])
+        from course_utils.env import strict_checks
+
+        gap = compare(name, live, store[name]["result"], strict=strict_checks())
+        if gap > 0:
+            print(f"미리 학습해 둔 같은 설정의 결과와 정확도가 {gap:.3f} 다릅니다. CPU 종류와 스레드 수에 따라 부동소수점 "
+                  "덧셈 순서가 달라져 경계에 있던 예측 몇 개가 바뀔 수 있습니다.")
     return live
 
 

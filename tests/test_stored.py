@@ -58,9 +58,27 @@ def test_offline_trains_and_accepts_a_result_within_tolerance(store):
 
 
 @pytest.mark.parametrize("change", [{"accuracy": 0.75 + 4 / 240}, {"steps": 31}, {"trainable_params": 101}])
-def test_offline_fails_when_the_code_drifted_from_the_store(store, change):
+def test_offline_fails_under_strict_checks_when_the_code_drifted_from_the_store(store, change, monkeypatch):
+    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
     with pytest.raises(AssertionError, match="make stored-runs"):
         stored.stored_run("run", profile("offline"), lambda: replace(RESULT, **change), path=store)
+
+
+@pytest.mark.parametrize("change", [{"steps": 31}, {"trainable_params": 101}])
+def test_a_student_run_still_fails_when_the_configuration_differs(store, change, monkeypatch):
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    with pytest.raises(AssertionError, match="no longer matches"):
+        stored.stored_run("run", profile("offline"), lambda: replace(RESULT, **change), path=store)
+
+
+def test_a_student_run_shows_an_accuracy_drift_instead_of_raising(store, monkeypatch, capsys):
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    far = replace(RESULT, accuracy=0.75 + 4 / 240)
+    assert stored.stored_run("run", profile("offline"), lambda: far, path=store) is far
+    assert "0.017 다릅니다" in capsys.readouterr().out
+    same = replace(RESULT, train_seconds=9.0)
+    assert stored.stored_run("run", profile("offline"), lambda: same, path=store) is same
+    assert capsys.readouterr().out == ""  # nothing to explain when the numbers agree
 
 
 def test_offline_writes_the_store_when_asked(store, monkeypatch):
