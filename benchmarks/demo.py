@@ -24,7 +24,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.editions import without  # noqa: E402
+from course_utils.publish.editions import without  # noqa: E402
 
 TARGET_S = 30.0
 DEMO_ENV = {"COURSE_PROFILE": "demo", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}

@@ -15,9 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import checkpoints, questions, questions_late
-from course_utils.checkpoints import QUESTIONS, RECORD_MIME, VERDICTS, checkpoint
-from course_utils.questions import LECTURE_IDS
+from course_utils.exercises import engine as checkpoints
+from course_utils.exercises import sections_2_4 as questions
+from course_utils.exercises import sections_5_7 as questions_late
+from course_utils.exercises.catalog import QUESTIONS, RECORD_MIME, checkpoint
+from course_utils.exercises.engine import VERDICTS
+from course_utils.exercises.sections_2_4 import LECTURE_IDS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # The fixed contract (brief "checkpoint_api.md"): which notebook holds which lecture questions.
@@ -185,7 +188,7 @@ def test_check_displays_the_record_in_an_ipython_kernel_like_shell():
     captured = []
     shell.display_pub.publish = lambda data, metadata=None, **kw: captured.append(data)
     try:
-        shell.run_cell("from course_utils.checkpoints import checkpoint\ncheckpoint('s2_q2').check(98.4375)")
+        shell.run_cell("from course_utils.exercises.catalog import checkpoint\ncheckpoint('s2_q2').check(98.4375)")
     finally:
         InteractiveShell.clear_instance()
     records = [data[RECORD_MIME] for data in captured if RECORD_MIME in data]
@@ -226,9 +229,9 @@ def test_the_engine_alone_registers_and_judges_a_toy_question(monkeypatch):
         checkpoint("s2_q2")
 
 
-@pytest.mark.parametrize("first", ["course_utils.checkpoints", "course_utils.questions"])
+@pytest.mark.parametrize("first", ["course_utils.exercises.engine", "course_utils.exercises.sections_2_4"])
 def test_either_import_order_fills_the_registry(first):
-    code = f"import {first}\nfrom course_utils.checkpoints import QUESTIONS\nprint(len(QUESTIONS))"
+    code = f"import {first}\nfrom course_utils.exercises.engine import QUESTIONS\nprint(len(QUESTIONS))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert int(out) == len(QUESTIONS)
 

@@ -1,4 +1,4 @@
-"""Stored preset answers (course_utils.preset_answers): demo reads them, every other profile computes live,
+"""Stored preset answers (course_utils.runs.preset_answers): demo reads them, every other profile computes live,
 and every committed answer equals the live computation."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from course_utils import memory, preset_answers
-from course_utils.preset_answers import load_answers, recompute, remembered
+from course_utils.memory import estimate as memory
+from course_utils.runs import preset_answers
+from course_utils.runs.preset_answers import load_answers, recompute, remembered
 
 CALLS: list[str] = []
 
@@ -98,7 +99,7 @@ def test_other_library_versions_are_ignored(answers, monkeypatch):
 def test_key_covers_the_preset_definition(monkeypatch):
     from dataclasses import replace
 
-    from course_utils import presets
+    from course_utils.runtime import presets
 
     before = preset_answers.call_key(toy, {"preset": "llama-7b"})
     assert preset_answers.call_key(toy, {"preset": "llama-7b"}) == before
