@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from course_utils.exercises import engine as checkpoints
+from course_utils.exercises import kinds
 from course_utils.exercises import sections_2_4 as questions
 from course_utils.exercises import sections_5_7 as questions_late
 from course_utils.exercises.catalog import QUESTIONS, RECORD_MIME, checkpoint
@@ -129,7 +130,7 @@ def test_choices_and_sets_ignore_case_order_and_container():
 
 def test_option_lists_do_not_give_the_answer_away(shown):
     for question in QUESTIONS.values():
-        if isinstance(question, checkpoints.SetQuestion):
+        if isinstance(question, kinds.SetQuestion):
             question.show_options()
             listed = shown[-1]["text/markdown"]
             assert all(f"`{key}`" in listed for key in question.options)
@@ -218,7 +219,7 @@ def test_the_engine_holds_no_question_content():
 
 def test_the_engine_alone_registers_and_judges_a_toy_question(monkeypatch):
     monkeypatch.setattr(checkpoints, "QUESTIONS", {})
-    toy = checkpoints.register(checkpoints.NumericQuestion(
+    toy = checkpoints.register(kinds.NumericQuestion(
         id="toy_q1", notebook="99_toy", prompt="2 + 2?", hint_text="더하세요.", explanation="4입니다.", answer=4,
         wrong=(checkpoints.Wrong(22, "숫자를 이어 붙였습니다."),)))
     assert checkpoint("toy_q1") is toy and list(checkpoints.QUESTIONS) == ["toy_q1"]
@@ -229,11 +230,16 @@ def test_the_engine_alone_registers_and_judges_a_toy_question(monkeypatch):
         checkpoint("s2_q2")
 
 
-@pytest.mark.parametrize("first", ["course_utils.exercises.engine", "course_utils.exercises.sections_2_4"])
-def test_either_import_order_fills_the_registry(first):
-    code = f"import {first}\nfrom course_utils.exercises.engine import QUESTIONS\nprint(len(QUESTIONS))"
+def test_the_engine_alone_imports_no_content():
+    """The engine never imports content: alone it has no question; the catalog registers all of them in order."""
+    code = "from course_utils.exercises.engine import QUESTIONS\nprint(len(QUESTIONS))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert int(out) == len(QUESTIONS)
+    assert int(out) == 0
+    code = "from course_utils.exercises.catalog import QUESTIONS\nprint(' '.join(QUESTIONS))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == list(QUESTIONS)
+    lecture = [q_id for q_id in QUESTIONS if q_id in questions.LECTURE_IDS]
+    assert lecture == list(questions.LECTURE_IDS)
 
 
 def _notebook_ids(path: Path) -> list[str]:

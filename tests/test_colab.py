@@ -1,5 +1,5 @@
 """Colab one-click: repository validation, the setup cell (local and on a fake Colab), the environment check,
-and `make colab REPO=...` / `python -m course_utils.publish.colab` rewriting copies of the notebooks and README."""
+and `make colab REPO=...` / `python -m course_utils colab` rewriting copies of the notebooks and README."""
 
 from __future__ import annotations
 
@@ -317,7 +317,7 @@ def test_rewrite_only_adds_two_cells_and_keeps_the_rest(checkout):
 
 def test_cli_rejects_a_bad_repo_and_touches_nothing(checkout):
     before = snapshot(checkout)
-    result = subprocess.run([sys.executable, "-m", "course_utils.publish.colab", "not a repo", "--root", str(checkout)],
+    result = subprocess.run([sys.executable, "-m", "course_utils", "colab", "not a repo", "--root", str(checkout)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "owner/name" in result.stderr
     assert snapshot(checkout) == before
@@ -364,4 +364,4 @@ def test_in_a_jupyter_kernel_a_failure_shows_one_line_and_stops_run_all(monkeypa
 def test_every_notebook_opens_on_a_colab_gpu_runtime(path):
     metadata = nbformat.read(path, as_version=4).metadata
     assert metadata.get("accelerator") == "GPU" and metadata.get("colab", {}).get("gpuType") == "T4", \
-        f"{path.name}: no Colab GPU metadata: run `make colab` (python -m course_utils.publish.colab)"
+        f"{path.name}: no Colab GPU metadata: run `make colab` (python -m course_utils colab)"

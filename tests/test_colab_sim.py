@@ -169,7 +169,7 @@ def test_the_bundle_holds_one_wheel_the_notebooks_and_the_data_with_pyproject_la
 
 def test_the_bundle_command_prints_a_korean_summary(tmp_path):
     out = tmp_path / colab.BUNDLE_NAME
-    result = subprocess.run([sys.executable, "-m", "course_utils.publish.bundle", "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "course_utils", "bundle", "--out", str(out)],
                             capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

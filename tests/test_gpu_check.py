@@ -13,7 +13,7 @@ from course_utils.runs import gpu_check
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU skip line")
 def test_without_cuda_it_skips_with_one_line():
-    result = subprocess.run([sys.executable, "-m", "course_utils.runs.gpu_check"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "course_utils", "gpu-check"], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["gpu-check 건너뜀: CUDA GPU가 없습니다."]

@@ -31,9 +31,9 @@ FILE_STATUS = {
 
 
 def run_cli(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """python -m course_utils.grading.grade ARGS, as an instructor runs it."""
+    """python -m course_utils grade ARGS, as an instructor runs it."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "course_utils.grading.grade", *map(str, args)], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "course_utils", "grade", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
 
 

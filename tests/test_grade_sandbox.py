@@ -197,7 +197,7 @@ def test_a_sandbox_past_its_wall_clock_limit_is_killed_with_everything_in_it(mon
 @NEEDS_SANDBOX
 def test_a_killed_grader_leaves_no_sandbox_behind(tmp_path):
     write_notebook(tmp_path / "class" / "looper" / "01.ipynb", HOSTILE["looper"])
-    cmd = [sys.executable, "-m", "course_utils.grading.grade", tmp_path / "class", "--execute",
+    cmd = [sys.executable, "-m", "course_utils", "grade", tmp_path / "class", "--execute",
            "--out", tmp_path / "g.csv"]
     (tmp_path / "tmp").mkdir()  # a SIGKILLed grader cannot remove its run folder: keep it in the test's own
     env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}

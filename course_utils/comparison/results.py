@@ -3,7 +3,7 @@
 :func:`course_utils.comparison.run.run_comparison` returns one record per (method, seed). Here :func:`summarize`
 aggregates them over seeds (mean ± spread), :func:`write_results` stores records and summary as CSV + JSON in
 :func:`results_dir` (``$COURSE_BUILD_DIR`` under ``make run``), and :func:`read_results` / :func:`format_table`
-give them back, e.g. for the terminal summary of ``python -m course_utils.publish.runner``.
+give them back, e.g. for the terminal summary of ``python -m course_utils run``.
 """
 
 from __future__ import annotations

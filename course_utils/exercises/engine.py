@@ -4,7 +4,7 @@ Declarative question classes in the style of Kaggle's learntools: a numeric answ
 from a list, a set of choices, a tuple, or a written (conceptual) answer. Each known wrong answer carries feedback
 that teaches ("A와 B를 모두 세었나요?"). Every :meth:`Question.check` displays that feedback together with a
 structured record (MIME type :data:`RECORD_MIME`: question id, answer, verdict, score, student id, variant, a
-summary of the run's context, timestamp), which ``python -m course_utils.grading.grade`` reads from saved notebooks.
+summary of the run's context, timestamp), which ``python -m course_utils grade`` reads from saved notebooks.
 
 This module is the engine (the base class, verdicts, records, the registry and :func:`checkpoint`); it never imports
 content. The question kinds live in :mod:`course_utils.exercises.kinds`; the content modules register their questions

@@ -1,4 +1,4 @@
-"""Instructor grading: ``python -m course_utils.grading.grade SUBMISSIONS... --out grades.csv [--report report.html]``.
+"""Instructor grading: ``python -m course_utils grade SUBMISSIONS... --out grades.csv [--report report.html]``.
 
 By default the grader runs **no student code**: it reads the checkpoint records that ``q.check(...)`` left in the
 saved notebooks (MIME type ``application/vnd.peft-course.checkpoint+json``). With ``--execute`` each notebook is
@@ -58,6 +58,7 @@ from course_utils.grading.rows import (  # noqa: F401  (the grading API, re-expo
     wide_rows,
     write_csv,
 )
+from course_utils.runtime.cli import CommandParser
 
 FILE_STATUSES = {
     "ok": "read; it holds checkpoint records",
@@ -260,8 +261,8 @@ def read_submission(submission: Submission, execute: bool = False, limits: sandb
 def _parser() -> argparse.ArgumentParser:
     """The CLI's arguments."""
     statuses = "; ".join(f"{k}: {v}" for k, v in {**FILE_STATUSES, **QUESTION_STATUSES}.items())
-    parser = argparse.ArgumentParser(
-        prog="python -m course_utils.grading.grade",
+    parser = CommandParser(
+        prog="python -m course_utils grade",
         description="Grade submitted course notebooks from their saved checkpoint records into one CSV.",
         epilog=f"Statuses: {statuses}.")
     parser.add_argument("submissions", nargs="+", metavar="SUBMISSIONS",
@@ -335,7 +336,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems = sum(r.status not in ("ok",) for r in results)
     print(f"graded {students} students, {len(results)} files ({problems} with a problem status) -> {args.out}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

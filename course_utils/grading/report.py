@@ -1,4 +1,4 @@
-"""The class report: ``python -m course_utils.grading.grade SUBMISSIONS --out grades.csv --report report.html``.
+"""The class report: ``python -m course_utils grade SUBMISSIONS --out grades.csv --report report.html``.
 
 One self-contained HTML page in Korean (no script, no external file: inline CSS and SVG): the score distribution
 of each question as a stacked bar chart, each student's total, the most common wrong answers with the feedback

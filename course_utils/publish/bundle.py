@@ -8,7 +8,6 @@ written last: the Colab setup cell takes a folder holding it as completely unpac
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from course_utils.publish.colab import BUNDLE_NAME, COURSE_FOLDER
+from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.paths import ROOT
 
 # What the bundle carries besides the wheel, relative to the repository root (folders are copied whole).
@@ -77,8 +77,8 @@ def build_bundle(out: Path | None = None, root: Path = ROOT) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: python -m course_utils.publish.bundle [--out FILE] [--root DIR]."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.publish.bundle", description=main.__doc__)
+    """CLI: python -m course_utils bundle [--out FILE] [--root DIR]."""
+    parser = CommandParser(prog="python -m course_utils bundle", description=main.__doc__)
     parser.add_argument("--out", type=Path, default=None, help=f"zip to write (default: dist/{BUNDLE_NAME})")
     parser.add_argument("--root", type=Path, default=ROOT, help="repository root (default: this checkout)")
     args = parser.parse_args(argv)
@@ -89,7 +89,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     notebooks = sum(n.endswith(".ipynb") for n in names)
     print(f"{out}: 파일 {len(names)}개, 노트북 {notebooks}개, {Path(wheel).name}, {out.stat().st_size / 2**20:.1f} MiB")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

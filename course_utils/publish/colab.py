@@ -1,14 +1,13 @@
 """Colab one-click: the Open-in-Colab badge, the setup cell, an environment check, and a rewrite tool.
 
 The repository address lives in one place, ``[project.urls] Repository`` in ``pyproject.toml``;
-``make colab REPO=owner/name`` (``python -m course_utils.publish.colab owner/name``) updates it and rewrites the
+``make colab REPO=owner/name`` (``python -m course_utils colab owner/name``) updates it and rewrites the
 badge and
 setup cells of every notebook and the badges of README.md from it.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata as metadata
 import re
 import sys
@@ -17,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.paths import ROOT
 
 DIST_NAME = "course-utils"
@@ -356,8 +356,8 @@ def rewrite(repo: str | None = None, paths: Sequence[Path] | None = None, root: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: python -m course_utils.publish.colab [owner/name] [--root DIR] [NOTEBOOK ...]."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.publish.colab", description=main.__doc__)
+    """CLI: python -m course_utils colab [owner/name] [--root DIR] [NOTEBOOK ...]."""
+    parser = CommandParser(prog="python -m course_utils colab", description=main.__doc__)
     parser.add_argument("repo", nargs="?", help="GitHub owner/name (default: pyproject [project.urls] Repository)")
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to rewrite (default: notebooks/NN_*)")
     parser.add_argument("--root", type=Path, default=ROOT, help="repository root (default: this checkout)")
@@ -369,7 +369,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     repo = configured_repo(args.root)
     print(f"저장소 {repo}: 바뀐 파일 {len(changed)}개" + "".join(f"\n  {p}" for p in changed))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

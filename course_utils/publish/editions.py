@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +76,12 @@ def write_notebook(nb: dict[str, Any], path: str | Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m course_utils.publish.editions NOTEBOOK...: set core/deep tags from the section badges."""
-    for name in argv if argv is not None else sys.argv[1:]:
+    """python -m course_utils editions NOTEBOOK...: set core/deep tags from the section badges."""
+    from course_utils.runtime.cli import CommandParser
+
+    parser = CommandParser(prog="python -m course_utils editions", description=main.__doc__)
+    parser.add_argument("notebooks", nargs="+")
+    for name in parser.parse_args(argv).notebooks:
         nb = json.loads(Path(name).read_text(encoding="utf-8"))
         write_notebook(tag_sections(nb), name)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 
+from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.plots import FIGS_DIR, save_figure, setup_korean_font
 
 # file name -> "module:function" returning a matplotlib Figure
@@ -31,11 +31,14 @@ def build(name: str, folder: Path = FIGS_DIR) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Build the figures named in argv (default: all)."""
+    parser = CommandParser(prog="python -m course_utils figs", description=main.__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"figure file names (default: all): {', '.join(sorted(FIGURES))}")
+    names = parser.parse_args(argv).names
+    unknown = sorted(set(names) - set(FIGURES))
+    if unknown:
+        parser.error(f"unknown figure {', '.join(unknown)}; choose from {', '.join(sorted(FIGURES))}")
     setup_korean_font()
-    for name in argv or sorted(FIGURES):
+    for name in names or sorted(FIGURES):
         print(build(name))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

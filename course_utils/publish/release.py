@@ -1,4 +1,4 @@
-"""Two editions from one source: ``python -m course_utils.publish.release [--source notebooks] [--out release]``.
+"""Two editions from one source: ``python -m course_utils release [--source notebooks] [--out release]``.
 
 * ``release/practice/``: the notebooks as they are (hints, model answers, solution cells), for self-study and Colab.
 * ``release/assignment/``: for graded use. Every cell tagged ``solution`` is dropped; a ``STUDENT_ID = None`` cell
@@ -15,7 +15,6 @@ solution cell fails loudly instead of reaching students.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import re
@@ -27,6 +26,7 @@ from typing import Any
 
 from course_utils.exercises.catalog import QUESTIONS, Question
 from course_utils.publish.editions import CORE, SOLUTION, cell_source, tags, without, write_notebook
+from course_utils.runtime.cli import CommandParser
 
 ASSIGNMENT_TAG = "assignment"  # the cells the release adds
 CALL = re.compile(r"""checkpoint\(\s*["']([^"'\s]+)["']\s*\)""")
@@ -178,7 +178,7 @@ def release(source: Path, out: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Write release/practice and release/assignment; exit 1 naming each cell that shows an answer."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.publish.release", description=__doc__.split("\n")[0])
+    parser = CommandParser(prog="python -m course_utils release", description=__doc__.split("\n")[0])
     parser.add_argument("--source", default="notebooks", help="the source notebooks (default: notebooks)")
     parser.add_argument("--out", default="release", help="where the editions go (default: release)")
     args = parser.parse_args(argv)
@@ -194,7 +194,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"release: {args.out}/practice and {args.out}/assignment written; no answer in the assignment edition")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 
+from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.notebook import HEADLINE_MIME
 from course_utils.runtime.paths import ROOT
 
@@ -74,7 +73,7 @@ def comparison_table(out_dir: Path, since: float | None = None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the notebooks given (default: all of notebooks/) and print the summary; 1 if any failed."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = CommandParser(prog="python -m course_utils run", description=__doc__)
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "build")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
@@ -94,7 +93,3 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + table)
     print(f"\nexecuted notebooks and HTML: {args.out}")
     return int(any(row["status"] != "ok" for row in rows))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,20 +6,19 @@ current slide, and the Colab setup cells and ``verify`` cells are skipped. revea
 package (``sphinx-revealjs`` ships its ``dist/`` and ``plugin/`` files) and is copied beside the decks with the
 course's Korean font, so a deck opens from disk in a lecture hall without a network.
 
-    python -m course_utils.publish.slides --out build/slides
+    python -m course_utils slides --out build/slides
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
 
+from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.paths import ROOT
 
 REVEAL_DIR = "reveal.js"  # beside the decks; the decks point at it with a relative URL
@@ -197,14 +196,10 @@ def build_slides(notebooks: Sequence[str | Path] | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: build the decks and print their paths."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.publish.slides", description=__doc__.split("\n")[0])
+    parser = CommandParser(prog="python -m course_utils slides", description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
     parser.add_argument("--out", default=str(ROOT / "build" / "slides"))
     args = parser.parse_args(argv)
     for path in build_slides(args.notebooks or None, args.out):
         print(path)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """``make experiments``: the long offline comparison (every method × 5+ seeds, learning curves) cached as JSON.
 
-    python -m course_utils.runs.experiments --out results/comparison_offline.json       # the committed cache
-    python -m course_utils.runs.experiments --methods lora --seeds 0 --steps 60 --out build/probe.json
+    python -m course_utils experiments --out results/comparison_offline.json       # the committed cache
+    python -m course_utils experiments --methods lora --seeds 0 --steps 60 --out build/probe.json
 
 Notebook 05 shows this cache (labelled with how and when it was made) and reruns a short live version whose numbers
 it checks against the cache's entries for the same configuration (:func:`matching_runs`).
@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import math
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.io import versions, write_json
 from course_utils.runtime.paths import ROOT
 
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: run the experiments and write the JSON; print one summary line per method."""
     from course_utils.comparison.results import format_stats, method_stats
 
-    parser = argparse.ArgumentParser(prog="python -m course_utils.runs.experiments", description=__doc__.split("\n")[0])
+    parser = CommandParser(prog="python -m course_utils experiments", description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(CACHE_PATH))
     parser.add_argument("--methods", help="comma-separated (default: all seven)")
     parser.add_argument("--seeds", help="comma-separated ints (default: the budget's)")
@@ -345,7 +345,3 @@ def main(argv: list[str] | None = None) -> int:
         print(format_stats(method_stats(payload["runs"])))
     print(f"wrote {path} ({payload['meta']['wall_seconds']:.0f} s)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

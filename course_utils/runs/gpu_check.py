@@ -12,7 +12,6 @@ after one
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,8 +149,11 @@ CHECKS: tuple[Callable[[], Result], ...] = (
 )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run every check on the GPU and print one line each; 0 if all pass (or no CUDA GPU: skipped)."""
+    from course_utils.runtime.cli import CommandParser
+
+    CommandParser(prog="python -m course_utils gpu-check", description=main.__doc__).parse_args(argv)
     if not torch.cuda.is_available():
         print("gpu-check 건너뜀: CUDA GPU가 없습니다.")
         return 0
@@ -170,7 +172,3 @@ def main() -> int:
     failed = [r.name for r in results if not r.ok]
     print(f"실패 {len(failed)}개: {', '.join(failed)}" if failed else "모든 GPU 점검 통과")
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

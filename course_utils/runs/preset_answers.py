@@ -18,15 +18,15 @@ import dataclasses
 import hashlib
 import inspect
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from course_utils.runtime import answers as seam
+from course_utils.runtime import io, presets
+from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.env import WRITE_PRESETS_ENV, profile_override, writing_presets
-from course_utils.runtime.io import library_versions, write_json
+from course_utils.runtime.io import write_json
 from course_utils.runtime.paths import RESULTS_DIR, ROOT
-from course_utils.runtime.presets import PRESETS
 
 ANSWERS_PATH = RESULTS_DIR / "preset_answers.json"
 WRITE_ENV = WRITE_PRESETS_ENV  # set by `make stored-runs`: the demo run computes live and stores the answer
@@ -35,10 +35,15 @@ LIBRARIES = ("torch", "transformers", "peft", "bitsandbytes")
 _loaded: dict[Path, dict] = {}
 
 
+def library_versions() -> dict[str, str]:
+    """Installed versions of :data:`LIBRARIES`."""
+    return io.library_versions(LIBRARIES)
+
+
 def call_key(function: Callable, arguments: dict) -> str:
     """Key of a call given by its arguments by name (the first one a preset name), and of that preset's definition."""
     preset = next(iter(arguments.values()))
-    definition = repr(dataclasses.astuple(PRESETS[preset])) if preset in PRESETS else "unknown preset"
+    definition = repr(dataclasses.astuple(presets.PRESETS[preset])) if preset in presets.PRESETS else "unknown preset"
     text = json.dumps([_name(function), arguments, definition], sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -51,7 +56,7 @@ def load_answers(path: str | Path | None = None) -> dict:
     path = Path(path or ANSWERS_PATH)
     if path not in _loaded:
         payload = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        same = payload.get("meta", {}).get("versions") == library_versions(LIBRARIES)
+        same = payload.get("meta", {}).get("versions") == library_versions()
         _loaded[path] = payload.get("answers", {}) if same else {}
     return _loaded[path]
 
@@ -63,8 +68,8 @@ def store_answer(key: str, entry: dict, path: str | Path | None = None) -> None:
     path = Path(path or ANSWERS_PATH)
     _loaded.pop(path, None)
     answers = {**load_answers(path), key: entry}
-    meta = {"versions": library_versions(LIBRARIES), "commit": git_commit(), "command": "make stored-runs"}
-    write_json({"meta": meta, "answers": dict(sorted(answers.items()))}, path)
+    meta = {"versions": library_versions(), "commit": git_commit(), "command": "make stored-runs"}
+    write_json(path, {"meta": meta, "answers": dict(sorted(answers.items()))})
     _loaded[path] = answers
 
 
@@ -102,12 +107,11 @@ def recompute(entry: dict) -> object:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: run notebooks in the demo profile with $COURSE_WRITE_PRESETS=1, storing every preset answer they ask for."""
-    import argparse
 
     import nbformat
     from nbclient import NotebookClient
 
-    parser = argparse.ArgumentParser(prog="python -m course_utils.runs.preset_answers",
+    parser = CommandParser(prog="python -m course_utils preset-answers",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="+")
     args = parser.parse_args(argv)
@@ -123,7 +127,3 @@ def main(argv: list[str] | None = None) -> int:
     _loaded.clear()
     print(f"{len(load_answers())} answers in {ANSWERS_PATH.relative_to(ROOT)}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

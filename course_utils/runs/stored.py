@@ -3,19 +3,18 @@
 The offline profile trains for real and checks its result against the store (it fails when the code has drifted);
 the demo profile shows the stored result, labelled with how and when it was made; colab/full never use the store.
 
-    make stored-runs     # = python -m course_utils.runs.stored notebooks/00_*.ipynb notebooks/04_*.ipynb (offline)
+    make stored-runs     # = python -m course_utils stored-runs notebooks/00_*.ipynb notebooks/04_*.ipynb (offline)
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.env import WRITE_STORED_ENV, Profile, writing_stored
 from course_utils.runtime.io import versions, write_json
 from course_utils.runtime.paths import RESULTS_DIR
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     import nbformat
     from nbclient import NotebookClient
 
-    parser = argparse.ArgumentParser(prog="python -m course_utils.runs.stored", description=__doc__.split("\n")[0])
+    parser = CommandParser(prog="python -m course_utils stored-runs", description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="+")
     args = parser.parse_args(argv)
     os.environ.update({"COURSE_PROFILE": "offline", WRITE_ENV: "1", "HF_HUB_OFFLINE": "1",
@@ -99,7 +98,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: accuracy {entry['result']['accuracy']:.4f}, {entry['result']['steps']} steps, "
               f"{entry['made']['date']}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
