@@ -17,11 +17,8 @@ import torch
 
 from course_utils.exercises import engine as checkpoints
 from course_utils.exercises import kinds
-from course_utils.exercises import sections_2_4 as questions
-from course_utils.exercises import sections_5_7 as questions_late
-from course_utils.exercises.catalog import QUESTIONS, RECORD_MIME, checkpoint
+from course_utils.exercises.catalog import CONTENT, LECTURE_IDS, QUESTIONS, RECORD_MIME, checkpoint
 from course_utils.exercises.engine import VERDICTS
-from course_utils.exercises.sections_2_4 import LECTURE_IDS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # The fixed contract (brief "checkpoint_api.md"): which notebook holds which lecture questions.
@@ -211,10 +208,10 @@ def test_the_engine_holds_no_question_content():
     assert "register" not in calls and not kinds & set(calls), calls
     assert not hasattr(checkpoints, "LECTURE_IDS")
     # every registered question is one register(...) of the content modules (the why parts: one loop)
-    late = _module_level_calls(questions_late)
-    assert _module_level_calls(questions).count("register") + late.count("register") - 1 + len(
-        questions_late.WHY) == len(QUESTIONS)
-    assert all(q_id in QUESTIONS for q_id in questions.LECTURE_IDS)
+    registers = sum(_module_level_calls(module).count("register") for module in CONTENT)
+    why = next(module for module in CONTENT if module.__name__.endswith(".why"))
+    assert registers - 1 + len(why.WHY) == len(QUESTIONS)
+    assert all(q_id in QUESTIONS for q_id in LECTURE_IDS)
 
 
 def test_the_engine_alone_registers_and_judges_a_toy_question(monkeypatch):
@@ -238,8 +235,8 @@ def test_the_engine_alone_imports_no_content():
     code = "from course_utils.exercises.catalog import QUESTIONS\nprint(' '.join(QUESTIONS))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == list(QUESTIONS)
-    lecture = [q_id for q_id in QUESTIONS if q_id in questions.LECTURE_IDS]
-    assert lecture == list(questions.LECTURE_IDS)
+    lecture = [q_id for q_id in QUESTIONS if q_id in LECTURE_IDS]
+    assert lecture == list(LECTURE_IDS)
 
 
 def _notebook_ids(path: Path) -> list[str]:

@@ -24,7 +24,7 @@ VIOLATIONS = {
     "layers": ("runtime/paths.py", "import course_utils.memory.estimate"),
     "teaching": ("display/diagrams.py", "import course_utils.runs.stored"),
     "grading": ("grading/rows.py", "import course_utils.memory.estimate"),
-    "engine": ("exercises/engine.py", "import course_utils.exercises.sections_2_4"),
+    "engine": ("exercises/engine.py", "import course_utils.exercises.s2"),
     "acyclic": ("quant/nf4.py", "import course_utils.quant.nf4_fast"),
 }
 

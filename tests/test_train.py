@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
@@ -104,12 +103,15 @@ def test_data_path_is_a_tsv_file_split_80_20_or_a_folder(tmp_path, monkeypatch):
 
 
 def test_defaults_are_notebook_05_budgets():
+    """One copy: the command's defaults and notebook 05's budgets are both comparison.methods.BUDGETS."""
+    from course_utils.comparison import methods
+    from course_utils.runs import experiments
+
     notebook = json.loads((ROOT / "notebooks" / "05_method_comparison.ipynb").read_text(encoding="utf-8"))
-    source = next("".join(c["source"]) for c in notebook["cells"] if "BUDGETS = {" in "".join(c["source"]))
-    assign = next(node for node in ast.parse(source).body
-                  if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "BUDGETS")
-    budgets = ast.literal_eval(assign.value)
-    assert {name: {k: v for k, v in b.items() if k != "seeds"} for name, b in budgets.items()} == train.BUDGETS
+    code = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
+    assert "from course_utils.comparison.methods import BUDGETS" in code and "BUDGETS = {" not in code
+    assert train.BUDGETS is methods.BUDGETS
+    assert {k: experiments.EXPERIMENT_BUDGET[k] for k in methods.BUDGETS["offline"]} == methods.BUDGETS["offline"]
 
 
 # ----------------------------------------------------------------------------------------------------

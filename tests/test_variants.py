@@ -9,9 +9,9 @@ import pytest
 from course_utils.exercises import engine as checkpoints
 from course_utils.exercises import variants
 from course_utils.exercises.catalog import QUESTIONS, RECORD_MIME, checkpoint
+from course_utils.exercises.computed import s2_q2_variants
 from course_utils.exercises.engine import WITHHELD
-from course_utils.exercises.sections_2_4 import s2_q2_variants
-from course_utils.exercises.sections_5_7 import WHY
+from course_utils.exercises.why import WHY
 from course_utils.memory.estimate import GIB, GPU_GIB, estimate_training_memory
 
 VARIANT_IDS = [q.id for q in QUESTIONS.values() if q.draw]

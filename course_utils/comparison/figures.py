@@ -9,10 +9,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from course_utils.comparison.run import COMPARED_METHODS, METHOD_LABELS, QUANTIZED
-
-COLORS = {"full": "#444444", "lora": "#4C72B0", "dora": "#55A868", "qlora": "#8172B2", "qdora": "#C44E52",
-          "vblora": "#DD8452", "waveft": "#937860"}
+from course_utils.comparison.methods import COLORS, COMPARED_METHODS, METHOD_LABELS, QUANTIZED
 
 
 def curve_table(runs: Sequence[dict]) -> pd.DataFrame:

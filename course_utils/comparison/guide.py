@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from torch import nn
 
-from course_utils.comparison.run import METHOD_LABELS
+from course_utils.comparison.methods import METHOD_LABELS
 from course_utils.memory.estimate import (
     CUDA_OVERHEAD_GIB,
     GIB,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from course_utils.comparison.run import COMPARED_METHODS
+from course_utils.comparison.methods import COMPARED_METHODS
 from course_utils.runtime.env import build_dir
 from course_utils.runtime.io import write_json
 from course_utils.runtime.paths import ROOT

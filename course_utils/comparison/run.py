@@ -24,35 +24,15 @@ import torch
 from datasets import DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from course_utils.comparison.methods import COMPARED_METHODS, LEARNING_RATES, METHOD_LABELS, QUANTIZED, rate_group
 from course_utils.memory.inventory import measure_training_memory
 from course_utils.runtime.env import seed_everything
 from course_utils.runtime.models import load_classifier, load_classifier_4bit
 from course_utils.runtime.training import train_and_evaluate
 
-#: The compared methods, in display order, and their display labels (the single copy of those labels).
-COMPARED_METHODS = ("full", "lora", "dora", "qlora", "qdora", "vblora", "waveft")
-METHOD_LABELS = {"full": "Full FT", "lora": "LoRA", "dora": "DoRA", "qlora": "QLoRA", "qdora": "QDoRA",
-                 "vblora": "VB-LoRA", "waveft": "WaveFT"}
-QUANTIZED = frozenset({"qlora", "qdora"})
 #: Adapted layers (every adapter method) and the heads trained in full (modules_to_save).
 TARGET_MODULES = ("query", "value")
 HEADS = ("classifier", "pooler")
-#: Learning rates per profile. Full FT uses the usual BERT rate; the adapter methods ~10x (LoRA paper, Hu et al.
-#: 2021, Table 9: RoBERTa-base LoRA lr 5e-4 vs the usual 1e-5 to 5e-5 for full fine-tuning). The offline budget is
-#: short (320 steps x batch 8), so all rates there are higher (demo shares them: it shows the offline cache). Offline
-#: Full FT gets 1e-4: at 3e-4 it stayed near chance (< 0.55) in 3 of 5 seeds of an 80-step run (see "superseded").
-#: Offline QLoRA/QDoRA ("quantized") get 2e-3, the largest rate tried (3e-3, 2e-3, 1e-3; 5 seeds each) at which no
-#: seed collapsed (experiments.stable_rate): at the adapter rate 3e-3 both ended on seed 4 at accuracy 0.5, eval loss
-#: ln 2 (the tried rates are kept under "superseded"). On a GPU there is no such evidence: they share the adapter rate.
-#: VB-LoRA shares the LoRA rate. WaveFT gets a tenth of it: peft multiplies its coefficients by `scaling`
-#: (default 25, vs LoRA's alpha/r = 2): an Adam step moves ΔW by about scaling x lr per entry.
-#: Measured offline (24 steps, 2 seeds): at 5e-3 WaveFT stayed at chance (eval loss 0.693), at 5e-4 it learned.
-LEARNING_RATES = {
-    "offline": {"full": 1e-4, "adapter": 3e-3, "quantized": 2e-3, "waveft": 3e-4},
-    "demo": {"full": 1e-4, "adapter": 3e-3, "quantized": 2e-3, "waveft": 3e-4},
-    "colab": {"full": 3e-5, "adapter": 3e-4, "quantized": 3e-4, "waveft": 3e-5},
-    "full": {"full": 3e-5, "adapter": 3e-4, "quantized": 3e-4, "waveft": 3e-5},
-}
 MiB = 2**20
 
 
@@ -114,11 +94,6 @@ def default_specs(profile_name: str, hidden_size: int, r: int = 8,
         "waveft": {"n_frequency": 2 * r * hidden_size},
     }
     return [MethodSpec(m, rates[rate_group(m)], dict(options[m])) for m in methods]
-
-
-def rate_group(method: str) -> str:
-    """The LEARNING_RATES key of a method: full, waveft, quantized (QLoRA, QDoRA) or adapter (the rest)."""
-    return method if method in ("full", "waveft") else "quantized" if method in QUANTIZED else "adapter"
 
 
 def peft_config(spec: MethodSpec, target_modules: Sequence[str] = TARGET_MODULES,

@@ -268,7 +268,7 @@ def _emit(bundle: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# The registry: course_utils.exercises.sections_2_4 fills it (imported at the end of this module)
+# The registry: the content modules fill it when imported (course_utils.exercises.catalog imports them all)
 # ------------------------------------------------------------------------------------------------------------
 
 QUESTIONS: dict[str, Question] = {}

@@ -42,6 +42,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from course_utils.runtime.execute import execute
 from course_utils.runtime.paths import PACKAGE
 
 T = TypeVar("T")
@@ -350,7 +351,11 @@ def _child(argv: list[str]) -> int:
         """nbclient that stops at max_output_mb of output: past it, nothing more is kept and the run ends."""
 
         collected = 0
-        process = None
+        started: list = []  # this run's one client, once made
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.started.append(self)
 
         def output(self, outs: list, msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
             """Count the output's bytes; past the limit write what we have and end the run here."""
@@ -366,19 +371,21 @@ def _child(argv: list[str]) -> int:
 
     def remember_kernel(**_: Any) -> None:
         """Keep the kernel's process, to read how it ended."""
+        client = BoundedClient.started[0]
         client.process = getattr(getattr(client.km, "provisioner", None), "process", None)
 
-    client = BoundedClient(node, kernel_name="python3", allow_errors=True, startup_timeout=int(STARTUP_S),
-                           timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())),
-                           on_notebook_start=remember_kernel, resources={"metadata": {"path": str(work)}})
     status, detail = "ok", ""
     try:
         # the kernel's own fds 1 and 2 (a student's os.write(1, ...)) go nowhere: cell output comes over iopub
-        client.execute(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        execute(node, work, client_class=BoundedClient, allow_errors=True, startup_timeout=int(STARTUP_S),
+                timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())),
+                on_notebook_start=remember_kernel,
+                kernel_options={"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL})
     except CellTimeoutError:
         status, detail = "timeout", f"stopped after --timeout {limits.timeout:g} s"
     except DeadKernelError:
-        status, detail = _kernel_end(client.process.poll() if client.process else None, limits)
+        process = getattr(BoundedClient.started[0], "process", None) if BoundedClient.started else None
+        status, detail = _kernel_end(process.poll() if process else None, limits)
     except MemoryError:
         status, detail = "memory_limit", f"the runner ran out of memory (--max-memory-mb {limits.max_memory_mb})"
     except Exception as err:  # noqa: BLE001 - a student's notebook must never stop the grading run

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 
 from course_utils.runtime.cli import CommandParser
+from course_utils.runtime.env import BUILD_DIR_ENV, PROFILE_ENV, profile_override
+from course_utils.runtime.execute import execute
 from course_utils.runtime.notebook import HEADLINE_MIME
 from course_utils.runtime.paths import ROOT
 
@@ -25,15 +25,14 @@ def headlines(nb: nbformat.NotebookNode) -> dict:
     return found
 
 
-def run_notebook(path: Path, out_dir: Path, timeout: int) -> dict:
-    """Execute one notebook, write the executed copy and its HTML, return a summary row."""
+def run_notebook(path: Path, out_dir: Path, timeout: int, env: dict[str, str] | None = None) -> dict:
+    """Execute one notebook (its kernel's environment plus `env`), write the executed copy and its HTML, return a
+    summary row."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     status = "ok"
     try:
-        client.execute()
+        execute(nb, path.parent, timeout=timeout, env=env)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
         status = f"FAILED: {type(err).__name__}: {str(err).strip().splitlines()[-1][:100]}"
     minutes = (time.perf_counter() - start) / 60
@@ -79,13 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    os.environ.setdefault("COURSE_PROFILE", "offline")
-    os.environ["COURSE_BUILD_DIR"] = str(args.out.resolve())  # notebook 05 writes its results there
+    # the kernels' environment: the offline profile unless one is set; notebook 05 writes its results to --out
+    env = {PROFILE_ENV: profile_override() or "offline", BUILD_DIR_ENV: str(args.out.resolve())}
     rows = []
     started = time.time()
     for path in paths:
         print(f"running {path.name} ...", flush=True)
-        rows.append(run_notebook(path, args.out, args.timeout))
+        rows.append(run_notebook(path, args.out, args.timeout, env))
     print()
     print(format_summary(rows))
     table = comparison_table(args.out, since=started)

@@ -22,15 +22,15 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from course_utils.comparison.methods import BUDGETS, COMPARED_METHODS
 from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.io import versions, write_json
 from course_utils.runtime.paths import ROOT
 
 CACHE_PATH = ROOT / "results" / "comparison_offline.json"
 #: The offline budget of the cached comparison (chosen from learning curves; see notebook 05).
-EXPERIMENT_BUDGET = {"steps": 320, "batch_size": 8, "max_length": 32, "n_train": None, "n_test": None,
-                     "seeds": (0, 1, 2, 3, 4), "curve_every": 40}
-COMPARED_ORDER = ("full", "lora", "dora", "qlora", "qdora", "vblora", "waveft")  # = compare.COMPARED_METHODS
+EXPERIMENT_BUDGET = {**BUDGETS["offline"], "curve_every": 40}
+COMPARED_ORDER = COMPARED_METHODS
 #: Largest accepted |live - cached| test accuracy: 2 of the 240 test reviews (thread counts may round differently).
 RERUN_TOLERANCE = 2 / 240
 #: The fields that make two runs "the same configuration" (with method and seed).
@@ -177,7 +177,7 @@ def run_experiments(budget: dict = EXPERIMENT_BUDGET, methods: Sequence[str] | N
     """
     from transformers import AutoConfig
 
-    from course_utils.comparison.run import COMPARED_METHODS, MethodSpec, default_specs, run_comparison
+    from course_utils.comparison.run import MethodSpec, default_specs, run_comparison
 
     started = time.perf_counter()
     seeds = list(budget["seeds"] if seeds is None else seeds)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-MEMORY_TOLERANCE = 0.15
+from course_utils.memory.inventory import CUDA_TOLERANCE as MEMORY_TOLERANCE  # the one copy of the 15%
+
 LORA_TARGETS = ["query", "value"]
 BATCH, SEQ_LEN = 2, 32
 

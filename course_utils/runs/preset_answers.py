@@ -24,7 +24,8 @@ from pathlib import Path
 from course_utils.runtime import answers as seam
 from course_utils.runtime import io, presets
 from course_utils.runtime.cli import CommandParser
-from course_utils.runtime.env import WRITE_PRESETS_ENV, profile_override, writing_presets
+from course_utils.runtime.env import PROFILE_ENV, WRITE_PRESETS_ENV, profile_override, writing_presets
+from course_utils.runtime.execute import execute
 from course_utils.runtime.io import write_json
 from course_utils.runtime.paths import RESULTS_DIR, ROOT
 
@@ -107,22 +108,18 @@ def recompute(entry: dict) -> object:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: run notebooks in the demo profile with $COURSE_WRITE_PRESETS=1, storing every preset answer they ask for."""
-
     import nbformat
-    from nbclient import NotebookClient
 
-    parser = CommandParser(prog="python -m course_utils preset-answers",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("notebooks", nargs="+")
+    parser = CommandParser(prog="python -m course_utils preset-answers", description=__doc__.split("\n")[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
+    missing = [str(p) for p in args.notebooks if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
     ANSWERS_PATH.unlink(missing_ok=True)  # start fresh: only what the notebooks ask for now
-    import os
-
-    os.environ.update({"COURSE_PROFILE": "demo", WRITE_ENV: "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
-    for notebook in map(Path, args.notebooks):
-        nb = nbformat.read(notebook, as_version=4)
-        NotebookClient(nb, timeout=1800, kernel_name="python3",
-                       resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    env = {PROFILE_ENV: "demo", WRITE_ENV: "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    for notebook in args.notebooks:
+        execute(nbformat.read(notebook, as_version=4), notebook.parent, timeout=1800, env=env)
         print(f"ran {notebook.name}")
     _loaded.clear()
     print(f"{len(load_answers())} answers in {ANSWERS_PATH.relative_to(ROOT)}")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from course_utils.runtime.cli import CommandParser
-from course_utils.runtime.env import WRITE_STORED_ENV, Profile, writing_stored
+from course_utils.runtime.env import PROFILE_ENV, WRITE_STORED_ENV, Profile, writing_stored
+from course_utils.runtime.execute import execute
 from course_utils.runtime.io import versions, write_json
 from course_utils.runtime.paths import RESULTS_DIR
 from course_utils.runtime.training import TrainResult
@@ -82,17 +82,16 @@ def stored_run(name: str, profile: Profile, train: Callable[[], TrainResult],
 def main(argv: list[str] | None = None) -> int:
     """CLI: run notebooks in the offline profile with $COURSE_WRITE_STORED=1, which rewrites their stored runs."""
     import nbformat
-    from nbclient import NotebookClient
 
     parser = CommandParser(prog="python -m course_utils stored-runs", description=__doc__.split("\n")[0])
-    parser.add_argument("notebooks", nargs="+")
+    parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
-    os.environ.update({"COURSE_PROFILE": "offline", WRITE_ENV: "1", "HF_HUB_OFFLINE": "1",
-                       "HF_DATASETS_OFFLINE": "1"})
-    for notebook in map(Path, args.notebooks):
-        nb = nbformat.read(notebook, as_version=4)
-        NotebookClient(nb, timeout=1800, kernel_name="python3",
-                       resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    missing = [str(p) for p in args.notebooks if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+    env = {PROFILE_ENV: "offline", WRITE_ENV: "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    for notebook in args.notebooks:
+        execute(nbformat.read(notebook, as_version=4), notebook.parent, timeout=1800, env=env)
         print(f"ran {notebook.name}")
     for name, entry in load_store().items():
         print(f"{name}: accuracy {entry['result']['accuracy']:.4f}, {entry['result']['steps']} steps, "

@@ -25,18 +25,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_utils.comparison.methods import BUDGETS, COMPARED_METHODS
 from course_utils.runtime.env import datasets_offline, hub_offline, is_main_process, world_size
 from course_utils.runtime.io import versions, write_json
 from course_utils.runtime.training import EXAMPLE_ID, ExampleRecorder
 from course_utils.runtime.validate import choice, positive_int, positive_number
 
-#: Per-profile defaults, the budgets of notebook 05 (tests/test_train.py checks that they stay equal).
-BUDGETS = {
-    "offline": {"steps": 320, "batch_size": 8, "max_length": 32, "n_train": None, "n_test": None},
-    "demo": {"steps": 320, "batch_size": 8, "max_length": 32, "n_train": None, "n_test": None},
-    "colab": {"steps": 300, "batch_size": 32, "max_length": 128, "n_train": 20_000, "n_test": 2000},
-    "full": {"steps": 1000, "batch_size": 32, "max_length": 128, "n_train": None, "n_test": None},
-}
+#: Per-profile defaults: the budgets of notebook 05 (course_utils.comparison.methods.BUDGETS).
 DATA_SOURCES = ("bundled-en", "nsmc")
 METRICS_FILE = "metrics.json"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -56,9 +51,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def compared_methods() -> tuple[str, ...]:
-    """The methods notebook 05 compares (imported when asked: compare loads torch and transformers)."""
-    from course_utils.comparison.run import COMPARED_METHODS
-
+    """The methods notebook 05 compares."""
     return COMPARED_METHODS
 
 
