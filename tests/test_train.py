@@ -13,7 +13,7 @@ import pytest
 
 from course_utils.memory.sharding import SHARDED_PARTS, per_gpu_memory, per_gpu_table, quant_state_fraction
 from course_utils.runs import train
-from course_utils.runtime.training import write_json_atomic
+from course_utils.runtime.io import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "course_utils" / "accelerate_configs"
@@ -121,16 +121,16 @@ def test_defaults_are_notebook_05_budgets():
 
 def test_an_interrupted_write_leaves_the_old_metrics_and_no_temp_file(tmp_path, monkeypatch):
     target = tmp_path / "metrics.json"
-    write_json_atomic(target, {"accuracy": 0.5})
+    write_json(target, {"accuracy": 0.5})
     with pytest.raises(TypeError):  # not JSON: fails before any file is touched
-        write_json_atomic(target, {"accuracy": object()})
+        write_json(target, {"accuracy": object()})
 
     def interrupted(src, dst):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        write_json_atomic(target, {"accuracy": 0.9})
+        write_json(target, {"accuracy": 0.9})
     assert json.loads(target.read_text()) == {"accuracy": 0.5}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 

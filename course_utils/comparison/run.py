@@ -29,11 +29,12 @@ from course_utils.memory.inventory import measure_training_memory
 from course_utils.runtime.env import seed_everything
 from course_utils.runtime.models import load_classifier, load_classifier_4bit
 from course_utils.runtime.training import train_and_evaluate
+from course_utils.runtime.units import MIB
 
 #: Adapted layers (every adapter method) and the heads trained in full (modules_to_save).
 TARGET_MODULES = ("query", "value")
 HEADS = ("classifier", "pooler")
-MiB = 2**20
+MiB = MIB
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,10 @@ from course_utils.quant import nf4
 from course_utils.runtime import validate
 from course_utils.runtime.answers import servable
 from course_utils.runtime.presets import DEFAULT_SKIP_MODULES, PRESETS, preset_model
+from course_utils.runtime.units import GB, GIB, MIB
 
 BYTES_PER_ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2}
 ADAMW_STATES = 2  # exp_avg and exp_avg_sq, one of each per trained parameter
-GB = 10**9  # decimal gigabytes, as in the lecture's "28 GB"
-GIB = 2**30  # GPU memory is sold and reported in binary units: compare estimates with GPUs in GiB
 # Memory a GPU reports (nvidia-smi total, in GiB): a "16 GB" T4 reports 15,360 MiB, a "48 GB" A6000 49,140 MiB,
 # an "80 GB" A100 81,920 MiB. "A10G/L4" is the nominal 24 GiB (not checked against nvidia-smi).
 GPU_GIB = {"T4": 15_360 / 1024, "A10G/L4": 24.0, "A6000": 49_140 / 1024, "A100-80G": 81_920 / 1024}
@@ -365,7 +364,7 @@ def mib(nbytes: int) -> float:
     """Bytes in MiB (2^20), for small models."""
     if nbytes < 0:
         raise ValueError(f"nbytes must be >= 0, got {nbytes!r}")
-    return nbytes / 2**20
+    return nbytes / MIB
 
 
 __all__ = [

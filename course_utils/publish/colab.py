@@ -228,7 +228,7 @@ def check_gpu(colab: bool) -> list[Check]:
             return [Check("GPU", "FAIL", "없음 — 런타임 → 런타임 유형 변경 → T4 GPU를 고르세요"),
                     Check("bf16", "--", "GPU 없음")]
         return [Check("GPU", "--", "없음 (CPU 오프라인 프로필로 실행)"), Check("bf16", "--", "GPU 없음 (CPU는 fp32)")]
-    from course_utils.memory.estimate import GIB  # GPUs are compared in GiB everywhere in the course
+    from course_utils.runtime.units import GIB  # GPUs are compared in GiB everywhere in the course
 
     props = torch.cuda.get_device_properties(0)
     gpu = Check("GPU", "OK", f"{props.name}, {props.total_memory / GIB:.1f} GiB")
