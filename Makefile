@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(OFFLINE) $(PY) -m course_utils.run_notebooks --out build
+	$(OFFLINE) $(PY) -m course_utils run --out build
 
 # -rs prints skip reasons: the browser test skips (loudly) only when /usr/bin/chromium is missing.
 # COURSE_STRICT_CHECKS=1: numbers that depend on the CPU are checked against their measured tolerance (a student's
@@ -59,7 +59,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
 figs: $(STAMP)
-	$(PY) -m course_utils.figs
+	$(PY) -m course_utils figs
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
@@ -71,39 +71,39 @@ strip: $(STAMP)
 # Needs only an installed course_utils: an existing venv is used as it is (never reinstalled for this).
 colab:
 	@test -x $(PY) || $(MAKE) venv
-	$(PY) -m course_utils.colab $(REPO) --root .
+	$(PY) -m course_utils colab $(REPO) --root .
 
 # make bundle: dist/peft-course-colab.zip (the package as a wheel + notebooks + data + figures), to hand out through
 # an LMS or Drive instead of publishing a repository. Like `colab`, an existing venv is used as it is.
 bundle:
 	@test -x $(PY) || $(MAKE) venv
-	$(PY) -m course_utils.bundle
+	$(PY) -m course_utils bundle
 
 # make gpu-check: what only a CUDA GPU can confirm (bitsandbytes CUDA NF4 vs quantize_nf4, the memory estimate vs
 # torch.cuda.max_memory_allocated for LoRA and QLoRA, fp16 and bf16 steps, a paged AdamW step). One line on CPU.
 gpu-check: $(STAMP)
-	$(PY) -m course_utils.gpu_check
+	$(PY) -m course_utils gpu-check
 
 # make experiments: the long offline comparison (7 methods x 5 seeds, learning curves), merged into
 # results/comparison_offline.json, which is committed and read by notebook 05 (offline and demo profiles). The merge
 # replaces every run and keeps the cache's record of the learning rates tried before (meta.superseded).
 experiments: $(STAMP)
-	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) -m course_utils.experiments --out build/experiments_run.json
-	$(PY) -m course_utils.experiments --merge results/comparison_offline.json build/experiments_run.json \
+	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) -m course_utils experiments --out build/experiments_run.json
+	$(PY) -m course_utils experiments --merge results/comparison_offline.json build/experiments_run.json \
 		--out results/comparison_offline.json
 
 # make stored-runs: run notebooks 00 and 04 in the offline profile and store their long training results in
 # results/notebook_runs.json (committed): the demo profile shows them, the offline profile checks itself against them.
 # Then run 04 and 05 in the demo profile and store the LLaMA preset memory answers they show (results/preset_answers.json).
 stored-runs: $(STAMP)
-	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m course_utils.stored notebooks/00_peft_motivation.ipynb \
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m course_utils stored-runs notebooks/00_peft_motivation.ipynb \
 		notebooks/04_qlora_training.ipynb
-	OMP_NUM_THREADS=1 $(PY) -m course_utils.preset_answers notebooks/04_qlora_training.ipynb \
+	OMP_NUM_THREADS=1 $(PY) -m course_utils preset-answers notebooks/04_qlora_training.ipynb \
 		notebooks/05_method_comparison.ipynb
 
 # make slides: one offline reveal.js deck per notebook in build/slides/ (reveal.js from an installed package).
 slides: $(STAMP)
-	$(PY) -m course_utils.slides --out build/slides
+	$(PY) -m course_utils slides --out build/slides
 
 # make demo: seconds per notebook under COURSE_PROFILE=demo (the demo edition: verify cells dropped), median of 3.
 demo: $(STAMP)
@@ -112,7 +112,7 @@ demo: $(STAMP)
 # make release: release/practice (hints, model answers) and release/assignment (graded use: no answers, STUDENT_ID
 # cell, per-student numbers); fails naming the cell when an answer would show in the assignment edition.
 release: $(STAMP)
-	$(PY) -m course_utils.release --source notebooks --out release
+	$(PY) -m course_utils release --source notebooks --out release
 
 clean:
 	rm -rf build dist release

@@ -17,8 +17,8 @@ import sys
 import torch
 from _timing import interleaved_medians  # benchmarks/ is on sys.path when a script runs
 
-from course_utils import bnb_cpu, models
-from course_utils.env import offline_model_path
+from course_utils.runtime import bnb_cpu, models
+from course_utils.runtime.env import offline_model_path
 
 
 def load(portable: bool):

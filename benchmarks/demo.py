@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.editions import without  # noqa: E402
+from course_utils.publish.editions import without  # noqa: E402
+from course_utils.runtime.execute import execute  # noqa: E402
 
 TARGET_S = 30.0
 DEMO_ENV = {"COURSE_PROFILE": "demo", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -42,10 +42,8 @@ def demo_edition(path: Path) -> nbformat.NotebookNode:
 def run_once(path: Path, timeout: int) -> float:
     """Seconds to execute the demo edition of `path` once (kernel start included); raises if a cell fails."""
     nb = demo_edition(path)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    client.execute()
+    execute(nb, path.parent, timeout=timeout, env=DEMO_ENV)
     return time.perf_counter() - start
 
 
@@ -59,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error(f"--repeat must be >= 1, got {args.repeat}")
     paths = [Path(p) for p in args.notebooks] or sorted((ROOT / "notebooks").glob("0[0-5]_*.ipynb"))
-    os.environ.update(DEMO_ENV)  # the kernels inherit the environment
     print(f"demo profile, {args.repeat} run(s) per notebook, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
     print(f"{'notebook':32} {'runs (s)':>26} {'median (s)':>11}")
     medians = {}

@@ -22,8 +22,8 @@ import torch
 from _timing import interleaved_medians  # benchmarks/ is on sys.path when a script runs
 from torch import nn
 
-from course_utils.dora import FusedDoRALinear
-from course_utils.peft_interop import dora_from_peft, lora_from_peft
+from course_utils.adapters.dora import FusedDoRALinear
+from course_utils.adapters.peft_interop import dora_from_peft, lora_from_peft
 
 IN_FEATURES, OUT_FEATURES, RANK, ALPHA = 768, 3072, 8, 16
 BATCH, SEQ = 32, 128

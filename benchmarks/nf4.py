@@ -1,4 +1,5 @@
-"""NF4 quantize / dequantize: course_utils.nf4_fast against bitsandbytes' CPU kernels, on one 4096×4096 fp32 tensor.
+"""NF4 quantize / dequantize: course_utils.quant.nf4_fast against bitsandbytes' CPU kernels, on one 4096×4096 fp32
+tensor.
 
 Usage: python benchmarks/nf4.py [--repeat N] [--size S]
 
@@ -6,7 +7,7 @@ Both sides are timed in the same run, interleaved (ours, bnb, ours, bnb, …) so
 both alike; the table shows medians and the course's targets (quantize at least 3x, dequantize at least 1x
 bitsandbytes' speed), and the floor of any dequantizer: allocating and writing the fp32 output once.
 Before timing, the script checks that the outputs are identical (packed bytes, absmax,
-dequantized values; the fast path also against course_utils.nf4's reference) and exits 1 if not.
+dequantized values; the fast path also against course_utils.quant.nf4's reference) and exits 1 if not.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import sys
 import torch
 from _timing import interleaved_medians  # benchmarks/ is on sys.path when a script runs
 
-from course_utils.nf4 import dequantize_nf4_reference, quantize_nf4_reference
-from course_utils.nf4_fast import dequantize_nf4, quantize_nf4
+from course_utils.quant.nf4 import dequantize_nf4_reference, quantize_nf4_reference
+from course_utils.quant.nf4_fast import dequantize_nf4, quantize_nf4
 
 TARGETS = {"quantize": 3.0, "dequantize": 1.0}  # bnb ms / ours ms, at least
 

@@ -1,6 +1,6 @@
 """Helpers for the PEFT course notebooks: profiles, data, models, training, and from-scratch PEFT layers."""
 
-from course_utils.quiet import drop_known_log_lines
+from course_utils.runtime.quiet import drop_known_log_lines
 
 __version__ = "0.1.0"
 

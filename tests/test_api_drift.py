@@ -1,6 +1,6 @@
 """API-drift guard: every transformers/peft/bitsandbytes/datasets name and keyword the course uses still exists.
 
-A static scan (AST) of course_utils/*.py and the code cells of notebooks/*.ipynb: imported names are resolved,
+A static scan (AST) of course_utils/**/*.py and the code cells of notebooks/*.ipynb: imported names are resolved,
 every referenced library object must exist in the installed versions, and every call's keyword names must be
 accepted by `inspect.signature` (a dataclass such as `TrainingArguments` is checked against its fields). A keyword
 that only a `**kwargs` would swallow passes only where the library documents it: in the callable's docstring, or
@@ -475,7 +475,7 @@ def notebook_source(path: Path) -> tuple[ast.Module, object]:
     return ast.Module(body=body, type_ignores=[]), lambda node: f"{rel} cell {cell_of[id(node)]} line {node.lineno}"
 
 
-SOURCES = sorted((ROOT / "course_utils").glob("*.py")) + sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SOURCES = sorted((ROOT / "course_utils").rglob("*.py")) + sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def scan_path(path: Path) -> Report:

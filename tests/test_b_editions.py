@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import editions
+from course_utils.publish import editions
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 OURS = ("02_dora_decomposition.ipynb", "03_nf4_quantization.ipynb")

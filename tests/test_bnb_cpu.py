@@ -1,4 +1,4 @@
-"""course_utils.bnb_cpu: bitsandbytes' two CPU paths for 4-bit layers, tested on every machine.
+"""course_utils.runtime.bnb_cpu: bitsandbytes' two CPU paths for 4-bit layers, tested on every machine.
 
 * The packed path's weight conversion (pure torch) is exercised on the shapes the course uses (MiniLM-L6: 384 and
   1536) and on tiny test shapes, on any CPU; :func:`packed_reference` (what the packed kernel computes) stays within
@@ -20,8 +20,8 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import BertConfig, BertForSequenceClassification
 
-from course_utils import bnb_cpu
-from course_utils.models import load_classifier_4bit
+from course_utils.runtime import bnb_cpu
+from course_utils.runtime.models import load_classifier_4bit
 
 HAS_PACKED = bnb_cpu.packed_path_available()
 needs_packed = pytest.mark.skipif(not HAS_PACKED, reason="this CPU has no AVX512-BF16: bitsandbytes' packed kernel "

@@ -2,7 +2,7 @@
 
 The LoRA notebook (a copy of notebooks/01_lora_math.ipynb, with the Colab setup cells applied) is run with
 "Run All"; then the klue/bert-base rank/alpha explorer is driven with the keyboard and by typing into its readouts,
-and the shown parameter count must become exactly `course_utils.params.count_trainable` for the new rank. The
+and the shown parameter count must become exactly `course_utils.adapters.params.count_trainable` for the new rank. The
 memory calculator is tested on a trimmed copy of notebooks/04_qlora_training.ipynb (its setup cells and the
 `memory_explorer` cell): the rest of 04 is minutes of QLoRA training the widget does not need, and nbval already runs
 it. Screenshots go to build/browser/. Chromium comes from Debian (`apt-get install chromium`, done by .ci/run);
@@ -27,7 +27,7 @@ import nbformat
 import pytest
 from chromium import CHROMIUM, launch
 
-from course_utils.colab import apply_colab_cells, configured_repo
+from course_utils.publish.colab import apply_colab_cells, configured_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "browser"
@@ -244,8 +244,8 @@ def press_on_handle(slider, key: str, times: int) -> None:
 def test_lora_sliders_show_the_exact_parameter_count(lab, browser):
     from playwright.sync_api import expect
 
-    from course_utils.params import count_trainable
-    from course_utils.presets import config_only_model, klue_bert_base_config
+    from course_utils.adapters.params import count_trainable
+    from course_utils.runtime.presets import config_only_model, klue_bert_base_config
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     url, token, files = lab
@@ -289,8 +289,8 @@ def test_lora_sliders_show_the_exact_parameter_count(lab, browser):
 def test_memory_calculator_shows_the_estimate(lab, browser):
     from playwright.sync_api import expect
 
-    from course_utils.memory import GIB, estimate_training_memory
-    from course_utils.presets import PRESETS
+    from course_utils.memory.estimate import GIB, estimate_training_memory
+    from course_utils.runtime.presets import PRESETS
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     url, token, files = lab

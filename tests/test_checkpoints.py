@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import checkpoints, questions, questions_late
-from course_utils.checkpoints import QUESTIONS, RECORD_MIME, VERDICTS, checkpoint
-from course_utils.questions import LECTURE_IDS
+from course_utils.exercises import engine as checkpoints
+from course_utils.exercises import kinds
+from course_utils.exercises.catalog import CONTENT, LECTURE_IDS, QUESTIONS, RECORD_MIME, checkpoint
+from course_utils.exercises.engine import VERDICTS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # The fixed contract (brief "checkpoint_api.md"): which notebook holds which lecture questions.
@@ -126,7 +127,7 @@ def test_choices_and_sets_ignore_case_order_and_container():
 
 def test_option_lists_do_not_give_the_answer_away(shown):
     for question in QUESTIONS.values():
-        if isinstance(question, checkpoints.SetQuestion):
+        if isinstance(question, kinds.SetQuestion):
             question.show_options()
             listed = shown[-1]["text/markdown"]
             assert all(f"`{key}`" in listed for key in question.options)
@@ -185,7 +186,7 @@ def test_check_displays_the_record_in_an_ipython_kernel_like_shell():
     captured = []
     shell.display_pub.publish = lambda data, metadata=None, **kw: captured.append(data)
     try:
-        shell.run_cell("from course_utils.checkpoints import checkpoint\ncheckpoint('s2_q2').check(98.4375)")
+        shell.run_cell("from course_utils.exercises.catalog import checkpoint\ncheckpoint('s2_q2').check(98.4375)")
     finally:
         InteractiveShell.clear_instance()
     records = [data[RECORD_MIME] for data in captured if RECORD_MIME in data]
@@ -207,15 +208,15 @@ def test_the_engine_holds_no_question_content():
     assert "register" not in calls and not kinds & set(calls), calls
     assert not hasattr(checkpoints, "LECTURE_IDS")
     # every registered question is one register(...) of the content modules (the why parts: one loop)
-    late = _module_level_calls(questions_late)
-    assert _module_level_calls(questions).count("register") + late.count("register") - 1 + len(
-        questions_late.WHY) == len(QUESTIONS)
-    assert all(q_id in QUESTIONS for q_id in questions.LECTURE_IDS)
+    registers = sum(_module_level_calls(module).count("register") for module in CONTENT)
+    why = next(module for module in CONTENT if module.__name__.endswith(".why"))
+    assert registers - 1 + len(why.WHY) == len(QUESTIONS)
+    assert all(q_id in QUESTIONS for q_id in LECTURE_IDS)
 
 
 def test_the_engine_alone_registers_and_judges_a_toy_question(monkeypatch):
     monkeypatch.setattr(checkpoints, "QUESTIONS", {})
-    toy = checkpoints.register(checkpoints.NumericQuestion(
+    toy = checkpoints.register(kinds.NumericQuestion(
         id="toy_q1", notebook="99_toy", prompt="2 + 2?", hint_text="더하세요.", explanation="4입니다.", answer=4,
         wrong=(checkpoints.Wrong(22, "숫자를 이어 붙였습니다."),)))
     assert checkpoint("toy_q1") is toy and list(checkpoints.QUESTIONS) == ["toy_q1"]
@@ -226,11 +227,16 @@ def test_the_engine_alone_registers_and_judges_a_toy_question(monkeypatch):
         checkpoint("s2_q2")
 
 
-@pytest.mark.parametrize("first", ["course_utils.checkpoints", "course_utils.questions"])
-def test_either_import_order_fills_the_registry(first):
-    code = f"import {first}\nfrom course_utils.checkpoints import QUESTIONS\nprint(len(QUESTIONS))"
+def test_the_engine_alone_imports_no_content():
+    """The engine never imports content: alone it has no question; the catalog registers all of them in order."""
+    code = "from course_utils.exercises.engine import QUESTIONS\nprint(len(QUESTIONS))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert int(out) == len(QUESTIONS)
+    assert int(out) == 0
+    code = "from course_utils.exercises.catalog import QUESTIONS\nprint(' '.join(QUESTIONS))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == list(QUESTIONS)
+    lecture = [q_id for q_id in QUESTIONS if q_id in LECTURE_IDS]
+    assert lecture == list(LECTURE_IDS)
 
 
 def _notebook_ids(path: Path) -> list[str]:

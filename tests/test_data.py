@@ -7,8 +7,8 @@ import csv
 import pytest
 from conftest import DATA
 
-from course_utils import data as D
-from course_utils.env import make_profile, with_sizes
+from course_utils.runtime import data as D
+from course_utils.runtime.env import make_profile, with_sizes
 
 
 def _raw_rows(path) -> list[list[str]]:

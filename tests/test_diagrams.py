@@ -7,8 +7,9 @@ import re
 import pytest
 from matplotlib.figure import Figure
 
-from course_utils import diagrams, figs
-from course_utils.plots import setup_korean_font
+from course_utils.display import diagrams
+from course_utils.publish import figures as figs
+from course_utils.runtime.plots import setup_korean_font
 
 HANGUL = re.compile("[가-힣]")
 

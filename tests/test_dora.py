@@ -1,4 +1,5 @@
-"""course_utils.dora and peft_interop (DoRA): DoRALinear against peft, merge, zero rows, the lecture erratum."""
+"""course_utils.adapters.dora and peft_interop (DoRA): DoRALinear against peft, merge, zero rows, the lecture
+erratum."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 from transformers import BertConfig
 
-from course_utils.dora import DoRALinear, FusedDoRALinear, LectureDoRALayer, dora_architecture_figure
-from course_utils.dora_analysis import (
+from course_utils.adapters.dora import DoRALinear, FusedDoRALinear, LectureDoRALayer, dora_architecture_figure
+from course_utils.adapters.dora_analysis import (
     effective_weight,
 )
-from course_utils.lora import LoRALinear
-from course_utils.params import count_trainable
-from course_utils.peft_interop import dora_from_peft, lora_from_peft
-from course_utils.presets import config_only_model
+from course_utils.adapters.lora import LoRALinear
+from course_utils.adapters.params import count_trainable
+from course_utils.adapters.peft_interop import dora_from_peft, lora_from_peft
+from course_utils.runtime.presets import config_only_model
 
 IN, OUT = 24, 40
 REL_TOL = 1e-5

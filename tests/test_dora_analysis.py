@@ -1,4 +1,5 @@
-"""course_utils.dora_analysis: ΔM/ΔD of a weight change, their correlations, and tracking them during training."""
+"""course_utils.adapters.dora_analysis: ΔM/ΔD of a weight change, their correlations, and tracking them during
+training."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datasets import Dataset, DatasetDict
 from peft import LoraConfig, get_peft_model
 from transformers import AutoTokenizer, BertForSequenceClassification
 
-from course_utils.dora_analysis import (
+from course_utils.adapters.dora_analysis import (
     layer_weights,
     magnitude_direction_change,
     md_correlations,

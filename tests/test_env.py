@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from course_utils import env
+from course_utils.runtime import env
 
 
 @pytest.fixture()

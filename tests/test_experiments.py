@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from course_utils import experiments
-from course_utils.compare import COMPARED_METHODS, default_specs, run_one
-from course_utils.comparison_figures import converged_at, curve_table, curves_figure, paired_figure
-from course_utils.results import method_stats, paired_differences, summarize, t_interval
+from course_utils.comparison.figures import converged_at, curve_table, curves_figure, paired_figure
+from course_utils.comparison.results import method_stats, paired_differences, summarize, t_interval
+from course_utils.comparison.run import COMPARED_METHODS, default_specs, run_one
+from course_utils.runs import experiments
 
 
 @pytest.fixture(scope="module")

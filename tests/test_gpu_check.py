@@ -1,4 +1,4 @@
-"""`make gpu-check` (course_utils.gpu_check): one skip line without CUDA; its checks run on CPU where they can."""
+"""`make gpu-check` (course_utils.runs.gpu_check): one skip line without CUDA; its checks run on CPU where they can."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import sys
 import pytest
 import torch
 
-from course_utils import gpu_check
+from course_utils.runs import gpu_check
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU skip line")
 def test_without_cuda_it_skips_with_one_line():
-    result = subprocess.run([sys.executable, "-m", "course_utils.gpu_check"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "course_utils", "gpu-check"], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["gpu-check 건너뜀: CUDA GPU가 없습니다."]

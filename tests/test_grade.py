@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import grade, sandbox
-from course_utils.checkpoints import RECORD_MIME
+from course_utils.exercises.engine import RECORD_MIME
+from course_utils.grading import grade, sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "grading"
@@ -31,9 +31,9 @@ FILE_STATUS = {
 
 
 def run_cli(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """python -m course_utils.grade ARGS, as an instructor runs it."""
+    """python -m course_utils grade ARGS, as an instructor runs it."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "course_utils.grade", *map(str, args)], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "course_utils", "grade", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
 
 

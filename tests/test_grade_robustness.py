@@ -15,8 +15,10 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from course_utils import checkpoints, grade, variants
-from course_utils.checkpoints import RECORD_MIME, checkpoint
+from course_utils.exercises import engine as checkpoints
+from course_utils.exercises import variants
+from course_utils.exercises.catalog import RECORD_MIME, checkpoint
+from course_utils.grading import grade
 
 ROOT = Path(__file__).resolve().parent.parent
 STAMP = "2026-11-20T10:{:02d}:00+00:00"
@@ -162,7 +164,7 @@ def test_csv_escapes_formulas_and_opens_with_korean_in_excel(tmp_path):
                                                 (call("s2_q2"), [output("s2_q2", -5)])])
     save(tmp_path / "c" / "김민수" / "01.ipynb", [(call("s2_q1"), [output("s2_q1", "@SUM(A1) 한국어 답")])])
     out = tmp_path / "grades.csv"
-    run = subprocess.run([sys.executable, "-m", "course_utils.grade", str(tmp_path / "c"), "--out", str(out)],
+    run = subprocess.run([sys.executable, "-m", "course_utils", "grade", str(tmp_path / "c"), "--out", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     raw = out.read_bytes()
@@ -236,7 +238,7 @@ def test_grading_200_submissions_with_a_report_is_fast(tmp_path):
     make_class(tmp_path / "c", 200)
     out, report = tmp_path / "grades.csv", tmp_path / "report.html"
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "course_utils.grade", str(tmp_path / "c"), "--out", str(out),
+    run = subprocess.run([sys.executable, "-m", "course_utils", "grade", str(tmp_path / "c"), "--out", str(out),
                           "--report", str(report)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - start
     assert run.returncode == 0, run.stderr

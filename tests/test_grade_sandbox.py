@@ -19,7 +19,7 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course_utils import grade, sandbox
+from course_utils.grading import grade, sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 ALICE = ROOT / "tests" / "fixtures" / "grading" / "submissions" / "alice" / "01_lora_math.ipynb"
@@ -88,7 +88,7 @@ def run_grader(args: list[str | Path], env: dict[str, str] | None, timeout: floa
     # VmHWM, not ru_maxrss: Linux carries the parent's RSS at fork into ru_maxrss across exec (pytest's, here)
     code = textwrap.dedent("""
         import re, sys
-        from course_utils import grade
+        from course_utils.grading import grade
         status = grade.main(sys.argv[1:])
         with open("/proc/self/status") as handle:
             print("PEAK_RSS_KB", re.search(r"VmHWM:\\s+(\\d+) kB", handle.read()).group(1))
@@ -197,7 +197,8 @@ def test_a_sandbox_past_its_wall_clock_limit_is_killed_with_everything_in_it(mon
 @NEEDS_SANDBOX
 def test_a_killed_grader_leaves_no_sandbox_behind(tmp_path):
     write_notebook(tmp_path / "class" / "looper" / "01.ipynb", HOSTILE["looper"])
-    cmd = [sys.executable, "-m", "course_utils.grade", tmp_path / "class", "--execute", "--out", tmp_path / "g.csv"]
+    cmd = [sys.executable, "-m", "course_utils", "grade", tmp_path / "class", "--execute",
+           "--out", tmp_path / "g.csv"]
     (tmp_path / "tmp").mkdir()  # a SIGKILLed grader cannot remove its run folder: keep it in the test's own
     env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
     grader = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,10 +1,10 @@
-"""course_utils.guide: the decision helper follows the memory estimator and validates its input."""
+"""course_utils.comparison.guide: the decision helper follows the memory estimator and validates its input."""
 
 from __future__ import annotations
 
 import pytest
 
-from course_utils.guide import (
+from course_utils.comparison.guide import (
     DEFAULT_GPUS,
     GOALS,
     default_reserve_gib,
@@ -12,7 +12,7 @@ from course_utils.guide import (
     recommendation_table,
     training_estimates_gib,
 )
-from course_utils.memory import (
+from course_utils.memory.estimate import (
     CUDA_OVERHEAD_GIB,
     GB,
     GIB,
@@ -20,7 +20,7 @@ from course_utils.memory import (
     checkpointed_activation_bytes,
     estimate_training_memory,
 )
-from course_utils.presets import preset_model
+from course_utils.runtime.presets import preset_model
 
 
 def test_estimates_are_the_memory_estimator_in_gib():

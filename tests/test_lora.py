@@ -1,4 +1,4 @@
-"""course_utils.lora, peft_interop (LoRA), svd_energy: LoRALinear and inject_lora against peft, SVD energy."""
+"""course_utils.adapters.lora, peft_interop (LoRA), svd_energy: LoRALinear and inject_lora against peft, SVD energy."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from transformers import (
     BertConfig,
 )
 
-from course_utils.lora import LoRALinear, inject_lora
-from course_utils.params import count_trainable
-from course_utils.peft_interop import lora_from_peft
-from course_utils.presets import config_only_model
-from course_utils.svd_energy import energy_figure, rank_for_energy, singular_value_energy
+from course_utils.adapters.lora import LoRALinear, inject_lora
+from course_utils.adapters.params import count_trainable
+from course_utils.adapters.peft_interop import lora_from_peft
+from course_utils.adapters.svd_energy import energy_figure, rank_for_energy, singular_value_energy
+from course_utils.runtime.presets import config_only_model
 
 IN, OUT = 24, 40
 #: bf16 has an 8-bit significand: unit roundoff u = 2**-8 ≈ 3.9e-3. Our bf16 layer rounds A·x, B·(A·x) and

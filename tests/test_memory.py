@@ -1,4 +1,5 @@
-"""course_utils.memory: the estimator equals the measured tensor inventory, lecture claims, bad input, the widget."""
+"""course_utils.memory.estimate: the estimator equals the measured tensor inventory, lecture claims, bad input, the
+widget."""
 
 from __future__ import annotations
 
@@ -9,19 +10,22 @@ import torch
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from torch import nn
 
-from course_utils import inventory, memory, memory_figures, nf4
-from course_utils.env import make_profile
-from course_utils.inventory import inventory_bytes, measure_training_memory
-from course_utils.memory import GIB, estimate_training_memory
-from course_utils.models import (
+from course_utils.adapters.peft_rules import four_bit_module_names
+from course_utils.memory import estimate as memory
+from course_utils.memory import figures as memory_figures
+from course_utils.memory import inventory
+from course_utils.memory.estimate import GIB, estimate_training_memory
+from course_utils.memory.inventory import inventory_bytes, measure_training_memory
+from course_utils.quant import nf4
+from course_utils.runtime.env import make_profile
+from course_utils.runtime.models import (
     load_classifier,
     load_classifier_4bit,
     load_model_and_tokenizer,
     load_tokenizer,
     quantized_modules,
 )
-from course_utils.peft_rules import four_bit_module_names
-from course_utils.presets import DEFAULT_SKIP_MODULES, PRESETS, llama_ffn_size, preset_model
+from course_utils.runtime.presets import DEFAULT_SKIP_MODULES, PRESETS, llama_ffn_size, preset_model
 
 TARGETS = ["query", "key", "value", "dense"]
 
@@ -337,7 +341,7 @@ def test_full_finetune_figure_is_in_gib_without_caret_text():
 
 def _memory_explorer():
     try:
-        from course_utils.widgets import memory_explorer
+        from course_utils.display.widgets import memory_explorer
     except ImportError:
         from course_utils.memory_widget import memory_explorer
     return memory_explorer

@@ -12,9 +12,9 @@ from archs import build
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import BitsAndBytesConfig
 
-from course_utils.inventory import measure_training_memory
-from course_utils.memory import estimate_training_memory
-from course_utils.peft_rules import four_bit_module_names, task_type_of
+from course_utils.adapters.peft_rules import four_bit_module_names, task_type_of
+from course_utils.memory.estimate import estimate_training_memory
+from course_utils.memory.inventory import measure_training_memory
 
 # arch -> (LoRA target_modules, llm_int8_skip_modules for QLoRA: the saved heads must stay out of 4-bit)
 SETUPS = {
@@ -103,7 +103,7 @@ def test_rotary_buffer_is_priced_in_its_own_dtype():
 
 def test_head_with_linear_layers_is_saved_not_adapted():
     """RoBERTa's classifier holds Linear layers: peft trains the whole head as a copy and adapts none of them."""
-    from course_utils.params import adapter_parts
+    from course_utils.adapters.params import adapter_parts
 
     roberta = build("roberta")
     estimate = estimate_training_memory(roberta, "lora", "fp32", r=4, target_modules=["dense"])

@@ -9,16 +9,16 @@ import torch
 from datasets import Dataset, DatasetDict
 from peft import LoraConfig, get_peft_model
 
-from course_utils import data as D
-from course_utils.env import make_profile, with_sizes
-from course_utils.models import (
+from course_utils.runtime import data as D
+from course_utils.runtime.env import make_profile, with_sizes
+from course_utils.runtime.models import (
     load_classifier,
     load_classifier_4bit,
     load_model_and_tokenizer,
     quantized_modules,
     tokenize,
 )
-from course_utils.training import (
+from course_utils.runtime.training import (
     EXAMPLE_ID,
     ExampleRecorder,
     StepProgress,
@@ -104,7 +104,7 @@ def test_train_and_evaluate_full_fine_tuning_record(tiny_setup):
 
 
 def test_train_and_evaluate_records_examples_and_saves(tiny_setup, tmp_path):
-    """The hooks python -m course_utils.train uses: a recording collator + callback, and save_dir."""
+    """The hooks python -m course_utils.runs.train uses: a recording collator + callback, and save_dir."""
     model, tokenizer, data = tiny_setup
     data = DatasetDict({"train": data["train"].add_column(EXAMPLE_ID, list(range(16))), "test": data["test"]})
     recorder = ExampleRecorder(tokenizer, tmp_path / "examples.json")

@@ -1,5 +1,5 @@
-"""course_utils.nf4 (reference) and nf4_fast against bitsandbytes, bit for bit: codebook, quantize, dequantize,
-double quantization; and the studies of course_utils.quant_study."""
+"""course_utils.quant.nf4 (reference) and nf4_fast against bitsandbytes, bit for bit: codebook, quantize, dequantize,
+double quantization; and the studies of course_utils.quant.quant_study."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from bitsandbytes.backends.default import ops as bnb_default_ops
 
-from course_utils import nf4, nf4_fast, quant_study
+from course_utils.quant import nf4, nf4_fast, quant_study
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 QUANTIZERS = [nf4.quantize_nf4_reference, nf4_fast.quantize_nf4]

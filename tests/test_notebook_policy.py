@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.colab import badge_cell_source, configured_repo, setup_cell_source
+from course_utils.publish.colab import badge_cell_source, configured_repo, setup_cell_source
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -50,7 +50,7 @@ def test_kernel_korean_prose_and_setup_first(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_colab_badge_and_setup_cell_come_first(path):
     nb = nbformat.read(path, as_version=4)
-    repo, fix = configured_repo(), "run `make colab` (python -m course_utils.colab)"
+    repo, fix = configured_repo(), "run `make colab` (python -m course_utils colab)"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source == badge_cell_source(repo, path.name), \
         f"{path.name}: cell 0 is not the Open-in-Colab badge for {repo}: {fix}"
     first_code = next(c for c in nb.cells if c.cell_type == "code")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import editions
+from course_utils.publish import editions
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -131,7 +131,7 @@ def test_one_term_and_no_slash_particles(path):
 
 
 def test_no_slash_particles_in_package_text():
-    for module in sorted((ROOT / "course_utils").glob("*.py")):
+    for module in sorted((ROOT / "course_utils").rglob("*.py")):
         text = module.read_text(encoding="utf-8")
         match = SLASH_PARTICLES.search(text)
         assert match is None, f"{module.name}: generated Korean uses {match.group(0)!r}; choose the particle"
@@ -148,7 +148,7 @@ def test_every_section_is_marked_core_or_deep(path):
         have = {t for t in editions.tags(cell) if t in (editions.CORE, editions.DEEP)}
         want = {t for t in editions.tags(expected) if t in (editions.CORE, editions.DEEP)}
         assert have == want, f"{path.name} cell {index}: tags {sorted(have)} but its section says {sorted(want)} " \
-                             "(run python -m course_utils.editions on the notebook)"
+                             "(run python -m course_utils editions on the notebook)"
     assert any(editions.CORE in editions.tags(c) for c in nb["cells"]), f"{path.name} has no 필수 section"
 
 

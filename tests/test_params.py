@@ -1,4 +1,4 @@
-"""course_utils.params: formula counts vs peft's get_nb_trainable_parameters(), and the facts §5 numbers."""
+"""course_utils.adapters.params: formula counts vs peft's get_nb_trainable_parameters(), and the facts §5 numbers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import BertConfig
 
-from course_utils.params import (
+from course_utils.adapters.params import (
     adapter_size_mb,
     count_trainable,
     dora_magnitude_params,
@@ -20,8 +20,8 @@ from course_utils.params import (
     reduction_percent,
     scaling_factors,
 )
-from course_utils.peft_rules import lora_target_names
-from course_utils.presets import config_only_model, klue_bert_base_config
+from course_utils.adapters.peft_rules import lora_target_names
+from course_utils.runtime.presets import config_only_model, klue_bert_base_config
 
 KLUE_TARGETS = ["query", "value", "key", "dense"]
 
@@ -318,7 +318,7 @@ def test_other_bad_arguments(tiny_model):
 
 
 def test_figure_shows_the_klue_numbers():
-    from course_utils.params import lora_param_counts_figure
+    from course_utils.adapters.params import lora_param_counts_figure
 
     fig = lora_param_counts_figure()
     left, right = fig.axes
@@ -379,7 +379,7 @@ def test_facts_tiny_vblora_and_waveft():
     qkv = ["query", "key", "value"]
     vb = count_trainable(model, "vblora", r=4, target_modules=qkv, num_vectors=64, vector_length=64)
     assert format_peft_line(*vb) == "trainable params: 10,498 || all params: 560,516 || trainable%: 1.8729"
-    from course_utils.params import adapter_parts
+    from course_utils.adapters.params import adapter_parts
 
     parts = adapter_parts(model, "vblora", r=4, target_modules=qkv, num_vectors=64, vector_length=64)
     assert (parts["logits_A"], parts["logits_B"], parts["vector_bank"], parts["modules_to_save"]) == (
@@ -392,7 +392,7 @@ def test_facts_tiny_vblora_and_waveft():
 
 def test_facts_klue_vblora_and_waveft_defaults(klue_model):
     """facts §4: klue-size BERT with peft's defaults on q/k/v."""
-    from course_utils.params import adapter_parts
+    from course_utils.adapters.params import adapter_parts
 
     qkv = ["query", "key", "value"]
     vb = count_trainable(klue_model, "vblora", r=4, target_modules=qkv)
@@ -426,7 +426,7 @@ def test_vblora_waveft_size_constraints_like_peft(tiny_model):
 
 
 def test_vblora_stored_params_paper_formula():
-    from course_utils.params import vblora_stored_params
+    from course_utils.adapters.params import vblora_stored_params
 
     # paper §3.4: hb + 3LMr(d/b) for k=2, uint8 indices; e.g. L=12, M=2 (q, v), d=768, r=4, b=256, h=256
     shapes = [(768, 768)] * 24

@@ -9,8 +9,14 @@ import torch
 from archs import build
 from peft import LoraConfig, VBLoRAConfig, WaveFTConfig, get_peft_model
 
-from course_utils.params import count_trainable
-from course_utils.peft_rules import four_bit_module_names, lora_target_names, meta_copy, peft_plan, task_type_of
+from course_utils.adapters.params import count_trainable
+from course_utils.adapters.peft_rules import (
+    four_bit_module_names,
+    lora_target_names,
+    meta_copy,
+    peft_plan,
+    task_type_of,
+)
 
 # (arch, task_type, LoraConfig kwargs): one row per question a student could ask of a real model
 CASES = [

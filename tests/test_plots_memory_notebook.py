@@ -11,7 +11,10 @@ import pytest
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
-from course_utils import figs, memory, notebook, plots, run_notebooks
+from course_utils.memory import estimate as memory
+from course_utils.publish import figures as figs
+from course_utils.publish import runner as run_notebooks
+from course_utils.runtime import notebook, plots
 
 
 def test_korean_font_is_registered_and_renders_hangul_without_missing_glyphs():
@@ -80,7 +83,8 @@ def _notebook(*sources: str) -> nbformat.NotebookNode:
 
 def test_runner_executes_writes_html_and_collects_headlines(tmp_path, capsys):
     good, bad = tmp_path / "00_good.ipynb", tmp_path / "01_bad.ipynb"
-    nbformat.write(_notebook("from course_utils.notebook import headline", "headline(accuracy=0.875, n=3)"), good)
+    nbformat.write(_notebook("from course_utils.runtime.notebook import headline",
+                             "headline(accuracy=0.875, n=3)"), good)
     nbformat.write(_notebook("raise RuntimeError('boom')"), bad)
     code = run_notebooks.main([str(good), str(bad), "--out", str(tmp_path / "build"), "--timeout", "120"])
     out = capsys.readouterr().out

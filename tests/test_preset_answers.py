@@ -1,4 +1,4 @@
-"""Stored preset answers (course_utils.preset_answers): demo reads them, every other profile computes live,
+"""Stored preset answers (course_utils.runs.preset_answers): demo reads them, every other profile computes live,
 and every committed answer equals the live computation."""
 
 from __future__ import annotations
@@ -7,13 +7,16 @@ import json
 
 import pytest
 
-from course_utils import memory, preset_answers
-from course_utils.preset_answers import load_answers, recompute, remembered
+from course_utils.memory import estimate as memory
+from course_utils.runs import preset_answers
+from course_utils.runs.preset_answers import load_answers, recompute
+from course_utils.runtime import answers as seam
+from course_utils.runtime.answers import servable
 
 CALLS: list[str] = []
 
 
-@remembered
+@servable
 def toy(preset: str, factor: int = 1) -> dict:
     """A cheap remembered function: counts its live calls."""
     CALLS.append(preset)
@@ -28,8 +31,10 @@ def answers(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "demo")
     monkeypatch.delenv(preset_answers.WRITE_ENV, raising=False)
     preset_answers._loaded.clear()
+    preset_answers.install()  # what runs.session.setup does in the demo profile
     CALLS.clear()
     yield path
+    seam.uninstall()
     preset_answers._loaded.clear()
 
 
@@ -98,7 +103,7 @@ def test_other_library_versions_are_ignored(answers, monkeypatch):
 def test_key_covers_the_preset_definition(monkeypatch):
     from dataclasses import replace
 
-    from course_utils import presets
+    from course_utils.runtime import presets
 
     before = preset_answers.call_key(toy, {"preset": "llama-7b"})
     assert preset_answers.call_key(toy, {"preset": "llama-7b"}) == before
@@ -152,7 +157,7 @@ def test_committed_answers_equal_the_live_computation():
         assert load_answers() == {}
         return
     for key, entry in payload["answers"].items():
-        assert preset_answers.call_key(preset_answers._REGISTRY[entry["function"]], entry["arguments"]) == key
+        assert preset_answers.call_key(seam.FUNCTIONS[entry["function"]], entry["arguments"]) == key
         assert recompute(entry) == entry["value"], entry
 
 
@@ -164,3 +169,15 @@ def test_committed_answers_cover_the_notebooks_tables():
     for name in ("llama-7b", "llama-13b", "llama-33b", "llama-65b"):
         assert ("estimate_training_memory", name) in calls
     assert ("checkpointed_activation_bytes", "llama-65b") in calls
+
+
+def test_session_setup_installs_the_answers_only_in_demo(monkeypatch):
+    """The estimator knows no demo: runs.session.setup installs the stored answers as the answer source in demo."""
+    from course_utils.runs import session
+
+    monkeypatch.setenv("COURSE_PROFILE", "demo")
+    session.setup()
+    assert seam.installed() is preset_answers.answer
+    monkeypatch.setenv("COURSE_PROFILE", "offline")
+    session.setup()
+    assert seam.installed() is None

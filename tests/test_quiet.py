@@ -1,4 +1,4 @@
-"""course_utils.quiet: the library noise a notebook shows is gone, and real warnings still show.
+"""course_utils.runtime.quiet: the library noise a notebook shows is gone, and real warnings still show.
 
 Each case runs in a fresh interpreter (warning filters, loggers and import-time messages are process state):
 once without :func:`silence_library_noise` (the noise is really there, so the test can fail) and once with it.
@@ -24,15 +24,15 @@ SCRIPT = textwrap.dedent('''
     BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2,
         num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)).save_pretrained(folder)
     if sys.argv[1] == "quiet":
-        from course_utils.quiet import silence_library_noise
+        from course_utils.runtime.quiet import silence_library_noise
         silence_library_noise()
     else:  # `import course_utils` attaches the log filters at once: take them off to see the libraries' own noise
-        from course_utils.quiet import NOISY_LOG_MESSAGES
+        from course_utils.runtime.quiet import NOISY_LOG_MESSAGES
         for name in NOISY_LOG_MESSAGES:
             logging.getLogger(name).filters.clear()
     print("=== start", file=sys.stderr, flush=True)
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from course_utils.models import load_classifier_4bit
+    from course_utils.runtime.models import load_classifier_4bit
 
     model = prepare_model_for_kbit_training(load_classifier_4bit(folder))  # gradient checkpointing on (default)
     model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=4, target_modules=["query", "value"]))
@@ -118,7 +118,7 @@ def test_importing_the_package_filters_the_import_time_line_before_bitsandbytes_
 def test_silence_library_noise_is_idempotent():
     import logging
 
-    from course_utils.quiet import silence_library_noise
+    from course_utils.runtime.quiet import silence_library_noise
 
     silence_library_noise()
     silence_library_noise()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils import release
-from course_utils.checkpoints import QUESTIONS
-from course_utils.editions import SOLUTION, cell_source, tags
+from course_utils.exercises.catalog import QUESTIONS
+from course_utils.publish import release
+from course_utils.publish.editions import SOLUTION, cell_source, tags
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -84,13 +84,13 @@ def test_the_cli_fails_loudly_on_an_untagged_solution_cell(tmp_path):
     source.mkdir()
     bad = notebook(new_code_cell('q = checkpoint("s2_q2")\nq.check(None)'), new_code_cell("q.solution()"))
     (source / "01_lora_math.ipynb").write_text(json.dumps(bad), encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "course_utils.release", "--source", str(source), "--out",
+    run = subprocess.run([sys.executable, "-m", "course_utils", "release", "--source", str(source), "--out",
                           str(tmp_path / "release")], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 1 and "01_lora_math.ipynb cell 3: calls .solution()" in run.stderr
     assert (tmp_path / "release" / "practice" / "01_lora_math.ipynb").exists()
     bad["cells"][3]["metadata"]["tags"] = [SOLUTION]
     (source / "01_lora_math.ipynb").write_text(json.dumps(bad), encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "course_utils.release", "--source", str(source), "--out",
+    run = subprocess.run([sys.executable, "-m", "course_utils", "release", "--source", str(source), "--out",
                           str(tmp_path / "release")], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from chromium import CHROMIUM, launch
 
-from course_utils import report
-from course_utils.grade_rows import COLUMNS
+from course_utils.grading import report
+from course_utils.grading.rows import COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build"
@@ -60,7 +60,8 @@ def test_the_cli_writes_the_report_and_the_wide_csv(tmp_path):
 
     make_class(tmp_path / "class", 6)
     out, page = tmp_path / "grades.csv", tmp_path / "report.html"
-    run = subprocess.run([sys.executable, "-m", "course_utils.grade", str(tmp_path / "class"), "--out", str(out),
+    run = subprocess.run([sys.executable, "-m", "course_utils", "grade", str(tmp_path / "class"),
+                          "--out", str(out),
                           "--report", str(page)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     html = page.read_text(encoding="utf-8")
@@ -76,7 +77,7 @@ def test_the_report_renders_in_chromium(tmp_path):
 
     make_class(tmp_path / "class", 24)
     page_path = tmp_path / "report.html"
-    run = subprocess.run([sys.executable, "-m", "course_utils.grade", str(tmp_path / "class"), "--out",
+    run = subprocess.run([sys.executable, "-m", "course_utils", "grade", str(tmp_path / "class"), "--out",
                           str(tmp_path / "grades.csv"), "--report", str(page_path)], cwd=ROOT, capture_output=True,
                          text=True, timeout=600)
     assert run.returncode == 0, run.stderr

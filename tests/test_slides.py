@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from chromium import CHROMIUM, launch
 
-from course_utils import slides
+from course_utils.publish import slides
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "slides-test"

@@ -1,4 +1,5 @@
-"""Stored notebook runs (course_utils.stored): demo shows them, offline trains and checks them, colab ignores them."""
+"""Stored notebook runs (course_utils.runs.stored): demo shows them, offline trains and checks them, colab ignores
+them."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import stored
-from course_utils.env import make_profile
-from course_utils.training import TrainResult
+from course_utils.runs import stored
+from course_utils.runtime.env import make_profile
+from course_utils.runtime.training import TrainResult
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = TrainResult(method="lora", trainable_params=100, total_params=1000, train_seconds=2.0,

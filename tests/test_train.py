@@ -1,8 +1,8 @@
-"""python -m course_utils.train: bad input, atomic results, and the same run on 1 and on 2 processes (accelerate)."""
+"""python -m course_utils.runs.train: bad input, atomic results, and the same run on 1 and on 2 processes
+(accelerate)."""
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import train
-from course_utils.sharding import SHARDED_PARTS, per_gpu_memory, per_gpu_table, quant_state_fraction
-from course_utils.training import write_json_atomic
+from course_utils.memory.sharding import SHARDED_PARTS, per_gpu_memory, per_gpu_table, quant_state_fraction
+from course_utils.runs import train
+from course_utils.runtime.io import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "course_utils" / "accelerate_configs"
@@ -72,10 +72,10 @@ def test_global_batch_must_split_evenly_over_the_processes(tmp_path, capsys, mon
 
 
 def test_the_module_command_exits_2_with_one_line(tmp_path):
-    run = _run([sys.executable, "-m", "course_utils.train", "--method", "nope", "--out", str(tmp_path / "o")])
+    run = _run([sys.executable, "-m", "course_utils.runs.train", "--method", "nope", "--out", str(tmp_path / "o")])
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
-        "python -m course_utils.train: error: --method must be one of "
+        "python -m course_utils.runs.train: error: --method must be one of "
         "['full', 'lora', 'dora', 'qlora', 'qdora', 'vblora', 'waveft'], got 'nope'"]
     assert not (tmp_path / "o").exists()
 
@@ -103,12 +103,15 @@ def test_data_path_is_a_tsv_file_split_80_20_or_a_folder(tmp_path, monkeypatch):
 
 
 def test_defaults_are_notebook_05_budgets():
+    """One copy: the command's defaults and notebook 05's budgets are both comparison.methods.BUDGETS."""
+    from course_utils.comparison import methods
+    from course_utils.runs import experiments
+
     notebook = json.loads((ROOT / "notebooks" / "05_method_comparison.ipynb").read_text(encoding="utf-8"))
-    source = next("".join(c["source"]) for c in notebook["cells"] if "BUDGETS = {" in "".join(c["source"]))
-    assign = next(node for node in ast.parse(source).body
-                  if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "BUDGETS")
-    budgets = ast.literal_eval(assign.value)
-    assert {name: {k: v for k, v in b.items() if k != "seeds"} for name, b in budgets.items()} == train.BUDGETS
+    code = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
+    assert "from course_utils.comparison.methods import BUDGETS" in code and "BUDGETS = {" not in code
+    assert train.BUDGETS is methods.BUDGETS
+    assert {k: experiments.EXPERIMENT_BUDGET[k] for k in methods.BUDGETS["offline"]} == methods.BUDGETS["offline"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -118,16 +121,16 @@ def test_defaults_are_notebook_05_budgets():
 
 def test_an_interrupted_write_leaves_the_old_metrics_and_no_temp_file(tmp_path, monkeypatch):
     target = tmp_path / "metrics.json"
-    write_json_atomic(target, {"accuracy": 0.5})
+    write_json(target, {"accuracy": 0.5})
     with pytest.raises(TypeError):  # not JSON: fails before any file is touched
-        write_json_atomic(target, {"accuracy": object()})
+        write_json(target, {"accuracy": object()})
 
     def interrupted(src, dst):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        write_json_atomic(target, {"accuracy": 0.9})
+        write_json(target, {"accuracy": 0.9})
     assert json.loads(target.read_text()) == {"accuracy": 0.5}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
@@ -141,7 +144,7 @@ def test_an_interrupted_write_leaves_the_old_metrics_and_no_temp_file(tmp_path, 
 def runs(tmp_path_factory):
     """One QLoRA run in a single process and the same run under `accelerate launch` with 2 CPU processes."""
     base = tmp_path_factory.mktemp("train")
-    args = ["-m", "course_utils.train", "--method", "qlora", "--no-dropout", *TINY]
+    args = ["-m", "course_utils.runs.train", "--method", "qlora", "--no-dropout", *TINY]
     single = _run([sys.executable, *args, "--out", str(base / "one"), "--record-examples", str(base / "one-ex")])
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
@@ -221,19 +224,19 @@ def test_accelerate_configs_load_with_accelerates_own_classes():
         assert load_config_from_file(str(CONFIGS / name)).distributed_type.value == kind
     parser = launch_command_parser()
     fsdp, _, _ = _validate_launch_command(parser.parse_args(["--config_file", str(CONFIGS / "fsdp_qlora.yaml"),
-                                                             "-m", "course_utils.train"]))
+                                                             "-m", "course_utils.runs.train"]))
     env = prepare_multi_gpu_env(fsdp)
     assert env["ACCELERATE_USE_FSDP"] == "true" and env["FSDP_SHARDING_STRATEGY"] == "FULL_SHARD"
     assert env["FSDP_USE_ORIG_PARAMS"] == "false" and env["FSDP_CPU_RAM_EFFICIENT_LOADING"] == "true"
     zero, _, _ = _validate_launch_command(parser.parse_args(
-        ["--config_file", str(CONFIGS / "deepspeed_zero3_qlora.yaml"), "-m", "course_utils.train"]))
+        ["--config_file", str(CONFIGS / "deepspeed_zero3_qlora.yaml"), "-m", "course_utils.runs.train"]))
     assert zero.use_deepspeed and int(zero.zero_stage) == 3 and zero.zero3_init_flag
 
 
 def test_sharded_qlora_loader_stores_codes_in_bf16_and_keeps_the_head(tiny_klue_dir):
     import torch
 
-    from course_utils.compare import default_specs
+    from course_utils.comparison.run import default_specs
 
     spec = default_specs("offline", 32, r=4, methods=["qlora"])[0]
     model = train.build_sharded_4bit(spec, str(tiny_klue_dir), torch.bfloat16, seed=0)

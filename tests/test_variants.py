@@ -6,11 +6,13 @@ import unicodedata
 
 import pytest
 
-from course_utils import checkpoints, variants
-from course_utils.checkpoints import QUESTIONS, RECORD_MIME, WITHHELD, checkpoint
-from course_utils.memory import GIB, GPU_GIB, estimate_training_memory
-from course_utils.questions import s2_q2_variants
-from course_utils.questions_late import WHY
+from course_utils.exercises import engine as checkpoints
+from course_utils.exercises import variants
+from course_utils.exercises.catalog import QUESTIONS, RECORD_MIME, checkpoint
+from course_utils.exercises.computed import s2_q2_variants
+from course_utils.exercises.engine import WITHHELD
+from course_utils.exercises.why import WHY
+from course_utils.memory.estimate import GIB, GPU_GIB, estimate_training_memory
 
 VARIANT_IDS = [q.id for q in QUESTIONS.values() if q.draw]
 ALICE, BOB = "2026000001", "2026000002"

@@ -1,4 +1,5 @@
-"""course_utils.widgets: driving the LoRA explorer's sliders/checkboxes and the NF4 blocksize explorer's dropdown from
+"""course_utils.display.widgets: driving the LoRA explorer's sliders/checkboxes and the NF4 blocksize explorer's
+dropdown from
 Python shows the exact counts and bits per parameter."""
 
 from __future__ import annotations
@@ -8,10 +9,10 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from course_utils import nf4, quant_study
-from course_utils.params import count_trainable
-from course_utils.presets import config_only_model, klue_bert_base_config
-from course_utils.widgets import BlocksizeExplorer, LoraExplorer, blocksize_explorer, lora_explorer
+from course_utils.adapters.params import count_trainable
+from course_utils.display.widgets import BlocksizeExplorer, LoraExplorer, blocksize_explorer, lora_explorer
+from course_utils.quant import nf4, quant_study
+from course_utils.runtime.presets import config_only_model, klue_bert_base_config
 
 KLUE_TARGETS = ["query", "key", "value", "dense"]
 

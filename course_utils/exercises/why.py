@@ -1,0 +1,31 @@
+"""The written "why" part of the six questions that are otherwise only a number or a set (recorded for review).
+
+Content: registered with the engine when imported, after the questions they follow up (each copies its
+explanation).
+"""
+
+from __future__ import annotations
+
+from course_utils.exercises import s3, s4, s6, s7  # noqa: F401  (the questions followed up, registered first)
+from course_utils.exercises.engine import checkpoint, register
+from course_utils.exercises.kinds import WrittenQuestion
+
+WHY = {
+    "s3_q1": ("02_dora_decomposition", "DoRA의 ΔW 랭크가 LoRA보다 훨씬 큰 까닭을 한두 문장으로 설명하세요.",
+              "DoRA의 변화량에 W0 자체가 행마다 다른 배율로 섞이는지 생각해 보세요."),
+    "s4_q1": ("03_nf4_quantization", "같은 4비트인데 NF4의 오차가 INT4보다 작은 까닭을 한두 문장으로 설명하세요.",
+              "정규분포에서 값이 몰린 곳과 16개 양자화 값이 놓인 곳을 비교하세요."),
+    "s4_q3": ("04_qlora_training", "그 프리셋에서 QLoRA가 LoRA와 달리 들어가는 까닭을 메모리 항목으로 설명하세요.",
+              "메모리 표에서 두 방법의 차이가 어느 항목에서 나는지 보세요."),
+    "s6_q1": ("04_qlora_training", "이 비율은 무엇을 잰 것이며, GPU에서는 QLoRA가 LoRA보다 느려지는 까닭은 "
+                                   "무엇인가요?",
+              "4비트 가중치가 순전파·역전파 때마다 무엇을 해야 하는지, 그 비용이 CPU와 GPU에서 얼마나 큰 몫인지 "
+              "생각하세요."),
+    "s6_q2": ("04_qlora_training", "메모리가 그만큼 줄어드는 까닭과, 줄지 않는 항목은 무엇인지 설명하세요.",
+              "기본 모델의 가중치, 어댑터, 그래디언트, 옵티마이저 상태를 나누어 보세요."),
+    "s7_q1": ("05_method_comparison", "고른 방법이 들어가고 나머지가 들어가지 않는 까닭을 메모리 항목으로 설명하세요.",
+              "완전 파인튜닝에서 옵티마이저 상태가 차지하는 몫을 떠올리세요."),
+}
+for base, (notebook, prompt, hint) in WHY.items():
+    register(WrittenQuestion(id=f"{base}_why", notebook=notebook, prompt=f"({base}에 이어서) {prompt}", hint_text=hint,
+                             explanation=checkpoint(base).explanation))

@@ -1,0 +1,108 @@
+"""Stored results of a notebook's long training run, so the instructor's demo profile can show them at once.
+
+The offline profile trains for real and compares its result with the store: a different configuration (steps,
+parameter counts) raises, an accuracy a few reviews off is shown (it depends on the CPU and thread count) and
+raises only under the test suite's strict checks (`course_utils.runtime.env.strict_checks`); the demo profile shows the
+stored result, labelled with how and when it was made; colab/full never use the store.
+
+    make stored-runs     # = python -m course_utils stored-runs notebooks/00_*.ipynb notebooks/04_*.ipynb (offline)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from course_utils.runtime.cli import CommandParser
+from course_utils.runtime.env import PROFILE_ENV, WRITE_STORED_ENV, Profile, writing_stored
+from course_utils.runtime.execute import execute
+from course_utils.runtime.io import versions, write_json
+from course_utils.runtime.paths import RESULTS_DIR
+from course_utils.runtime.training import TrainResult
+
+STORE_PATH = RESULTS_DIR / "notebook_runs.json"
+WRITE_ENV = WRITE_STORED_ENV  # set by `make stored-runs`: the offline run replaces the stored result
+#: Largest |live - stored| accuracy the strict checks accept: 3 of the 240 test reviews (float rounding differs
+#: between CPUs and thread counts; measured spread in docs).
+TOLERANCE = 3 / 240
+#: Fields that must match exactly between a live run and its stored result.
+EXACT = ("steps", "trainable_params", "total_params", "eval_split")
+
+
+def load_store(path: str | Path = STORE_PATH) -> dict:
+    """{name: {"result": TrainResult fields, "made": provenance}}; empty when the file does not exist."""
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def provenance(profile: Profile) -> dict:
+    """How a stored result was made: profile, date, commit, library versions."""
+    from course_utils.runs.experiments import git_commit
+
+    return {"profile": profile.name, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git_commit(), "versions": versions(), "command": "make stored-runs"}
+
+
+def compare(name: str, live: TrainResult, stored: dict, tolerance: float = TOLERANCE, strict: bool = True) -> float:
+    """|live - stored| accuracy; raises naming `name` and `make stored-runs` when the configuration differs, or
+    (with `strict`) when the accuracy is more than `tolerance` off."""
+    wrong = {k: (getattr(live, k), stored[k]) for k in EXACT if getattr(live, k) != stored[k]}
+    gap = abs(live.accuracy - stored["accuracy"])
+    if wrong or (strict and gap > tolerance):
+        raise AssertionError(f"stored run {name!r} no longer matches the code (live, stored): {wrong or ''} "
+                             f"accuracy {live.accuracy:.4f} vs {stored['accuracy']:.4f} (tolerance {tolerance:.4f}); "
+                             "run `make stored-runs` and commit results/notebook_runs.json")
+    return gap
+
+
+def stored_run(name: str, profile: Profile, train: Callable[[], TrainResult],
+               path: str | Path = STORE_PATH) -> TrainResult:
+    """demo: the stored result of `name`; offline: train, then check against (or, with $COURSE_WRITE_STORED, write)
+    the store; colab/full: train."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if profile.name == "demo":
+        store = load_store(path)
+        if name not in store:
+            raise FileNotFoundError(f"{Path(path).name}에 '{name}'의 저장된 결과가 없습니다. "
+                                    "make stored-runs를 실행하거나 COURSE_PROFILE=offline으로 직접 학습하세요.")
+        made = store[name]["made"]
+        print(f"데모 프로필: 학습하지 않고 저장된 결과를 보여 줍니다 ({made['profile']} 프로필로 {made['date']}에 "
+              f"{made['command']}로 만듦, 커밋 {made['commit'][:10]}). 직접 학습하려면 COURSE_PROFILE=offline.")
+        return TrainResult(**store[name]["result"])
+    live = train()
+    if profile.name != "offline":
+        return live
+    store = load_store(path)  # read after training: other runs may have written meanwhile
+    if writing_stored():
+        write_json(path, {**store, name: {"result": live.as_dict(), "made": provenance(profile)}})
+    elif name in store:
+        from course_utils.runtime.env import strict_checks
+
+        gap = compare(name, live, store[name]["result"], strict=strict_checks())
+        if gap > 0:
+            print(f"미리 학습해 둔 같은 설정의 결과와 정확도가 {gap:.3f} 다릅니다. CPU 종류와 스레드 수에 따라 "
+                  "부동소수점 덧셈 순서가 달라져 경계에 있던 예측 몇 개가 바뀔 수 있습니다.")
+    return live
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: run notebooks in the offline profile with $COURSE_WRITE_STORED=1, which rewrites their stored runs."""
+    import nbformat
+
+    parser = CommandParser(prog="python -m course_utils stored-runs", description=__doc__.split("\n")[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.notebooks if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+    env = {PROFILE_ENV: "offline", WRITE_ENV: "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    for notebook in args.notebooks:
+        execute(nbformat.read(notebook, as_version=4), notebook.parent, timeout=1800, env=env)
+        print(f"ran {notebook.name}")
+    for name, entry in load_store().items():
+        print(f"{name}: accuracy {entry['result']['accuracy']:.4f}, {entry['result']['steps']} steps, "
+              f"{entry['made']['date']}")
+    return 0
