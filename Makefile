@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The pinned versions `make venv` installs; `make test-python` passes a copy without the torch pin.
+CONSTRAINTS ?= .ci/constraints.txt
 # Tests and runs never reach the hub: the offline profile uses the bundled model and data.
 OFFLINE := COURSE_PROFILE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 PYTEST_WORKERS ?= 2
@@ -14,18 +16,18 @@ LOWEST_PY := $(LOWEST_VENV)/bin/python
 # make colab REPO=owner/name: point the badges, setup cells and pyproject at another GitHub repository.
 REPO ?=
 
-.PHONY: venv run test test-lowest unit notebooks lab figs bench strip colab bundle gpu-check experiments slides demo \
+.PHONY: venv run test test-lowest test-python unit notebooks lab figs bench strip colab bundle gpu-check experiments slides demo \
 	stored-runs release clean
 
 venv: $(STAMP)
 
 # torch is installed first and on its own: `torch==2.13.0` is a CPU wheel on this machine's disk, while a
 # plain `torch` requirement would pull a multi-GB CUDA build. The package itself does not pin torch.
-$(STAMP): pyproject.toml .ci/constraints.txt
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c .ci/constraints.txt -e ".[offline,dev]"
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[offline,dev]"
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -48,6 +50,14 @@ $(LOWEST_VENV)/.installed: pyproject.toml .ci/constraints-lowest.txt
 test-lowest: $(LOWEST_VENV)/.installed
 	$(OFFLINE) COURSE_STRICT_CHECKS=1 OMP_NUM_THREADS=1 COURSE_CONSTRAINTS=.ci/constraints-lowest.txt $(LOWEST_PY) -m pytest -rs \
 		-n $(PYTEST_WORKERS) --dist loadscope tests --ignore=tests/test_browser.py
+
+# make test-python PYTHON=python3.13: `make test` in .venv-python3.13 with that interpreter (Colab's current Python).
+# The CPU torch wheel on this machine's disk is for Python 3.11, so pip takes torch 2.13.0 from PyPI there (a CUDA
+# build, several GB); the other pins are those of .ci/constraints.txt.
+test-python:
+	@test -n "$(filter-out python3,$(PYTHON))" || { echo "error: give another interpreter, e.g. make test-python PYTHON=python3.13"; exit 2; }
+	grep -v '^torch==' .ci/constraints.txt > .ci/constraints-any-python.txt
+	$(MAKE) test VENV=.venv-$(notdir $(PYTHON)) CONSTRAINTS=.ci/constraints-any-python.txt PYTHON=$(PYTHON)
 
 unit: $(STAMP)
 	$(OFFLINE) $(PY) -m pytest tests
