@@ -1,4 +1,12 @@
-"""Helpers for the PEFT course notebooks: profiles, data, models, training, and from-scratch PEFT layers."""
+"""Helpers for the PEFT course notebooks, in subpackages by idea (each ``__init__`` says what it may import).
+
+Teaching code: ``runtime`` (profile and environment, paths, data, models, the training loop, I/O), ``adapters``
+(LoRA, DoRA, peft rules, parameter counts), ``quant`` (NF4), ``memory`` (estimate, inventory, sharding),
+``comparison`` (methods, runner, statistics, guide), ``display`` (widgets, diagrams). Above it: ``exercises``
+(engine and content), ``grading``, ``publish`` (editions, release, slides, Colab, bundle, figures, notebook runs)
+and ``runs`` (experiments cache, stored results, the training command, the GPU check). One command:
+``python -m course_utils <command>`` (``peft-course``). The import contracts are in pyproject.toml.
+"""
 
 from course_utils.runtime.quiet import drop_known_log_lines
 

@@ -16,7 +16,7 @@ from course_utils.runs import train
 from course_utils.runtime.io import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ROOT / "course_utils" / "accelerate_configs"
+CONFIGS = ROOT / "course_utils" / "runs" / "accelerate_configs"
 # A tiny budget: 3 steps x global batch 8 on 64 reviews, 32 test reviews, 32 tokens.
 TINY = ["--steps", "3", "--batch-size", "8", "--max-length", "32", "--n-train", "64", "--n-test", "32", "--seed", "0"]
 ENV = {"COURSE_PROFILE": "offline", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",

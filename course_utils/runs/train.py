@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_utils.comparison.methods import BUDGETS, COMPARED_METHODS
+from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.env import datasets_offline, hub_offline, is_main_process, world_size
 from course_utils.runtime.io import versions, write_json
 from course_utils.runtime.training import EXAMPLE_ID, ExampleRecorder
@@ -35,19 +36,10 @@ from course_utils.runtime.validate import choice, positive_int, positive_number
 DATA_SOURCES = ("bundled-en", "nsmc")
 METRICS_FILE = "metrics.json"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-EXIT_USAGE = 2
 
 
 class UsageError(ValueError):
     """Bad command-line input: reported as one line on stderr, exit code 2, nothing written."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage block) and exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(EXIT_USAGE)
 
 
 def compared_methods() -> tuple[str, ...]:
@@ -77,7 +69,7 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line; profile-dependent defaults are None here and filled in by :func:`resolve`."""
-    parser = _Parser(prog="python -m course_utils.runs.train", description=__doc__.split("\n\n")[0],
+    parser = CommandParser(prog="python -m course_utils.runs.train", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--method", required=True, help=f"one of {', '.join(compared_methods())}")
     parser.add_argument("--model", help="hub id or local folder (default: the profile's model)")
