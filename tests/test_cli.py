@@ -66,3 +66,15 @@ def test_an_unknown_command_is_one_error_line():
 def test_no_command_prints_the_help_and_exits_2():
     run = course()
     assert run.returncode == 2 and "commands:" in run.stdout
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_fresh_process_prints_no_library_noise(command):
+    # bitsandbytes logs a line while it is imported on CPUs with AVX512-BF16: the package filters it before any
+    # library loads, so a command's stderr holds its own words only, on every machine
+    helped = course(command, "--help")
+    assert helped.returncode == 0 and helped.stderr == "", helped.stderr
+    bad = course(command, "--no-such-option")
+    assert bad.returncode == 2 and bad.stdout == ""
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0], bad.stderr
