@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import course_utils  # noqa: F401  (first: filters bitsandbytes' import-time log line before any test imports it)
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 

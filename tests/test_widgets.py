@@ -112,13 +112,13 @@ def test_table_rows(klue_model):
     assert "1,538" in table  # classifier copy
 
 
-def test_too_large_rank_shows_message(tiny_model):
+def test_too_large_rank_is_counted_like_peft_and_flagged(tiny_model):
     w = lora_explorer(tiny_model)
-    w.rank.value = 40  # > hidden size 32
-    assert "error" in w.state and "r must satisfy" in w.total.value
-    assert w.table.value == ""
-    w.rank.value = 32
-    assert "error" not in w.state
+    w.rank.value = 40  # > hidden size 32: peft builds it, so it is counted, with a note that it is not low rank
+    assert w.state["trainable"] == count_trainable(tiny_model, r=40, target_modules=w.state["targets"])[0]
+    assert w.state["not_low_rank"] > 0 and "더 이상 저랭크가 아닙니다" in w.total.value and w.table.value
+    w.rank.value = 8
+    assert w.state["not_low_rank"] == 0 and "저랭크" not in w.total.value
 
 
 def test_no_target_selected(tiny_model):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from course_utils.adapters.params import adapter_size_mb, count_trainable, lora_breakdown
+from course_utils.adapters.peft_rules import peft_plan
 from course_utils.quant import nf4, quant_study
 from course_utils.runtime import validate
 
@@ -120,8 +121,10 @@ class LoraExplorer(widgets.VBox):
             self.table.value = ""
             return
         percent = 100 * trainable / total
+        layers = peft_plan(self.model, targets, task_type=self.task_type).adapted
+        not_low = sum(r >= min(t.in_features, t.out_features) for t in layers)  # r·(in+out) >= in·out there
         self.state = {
-            "r": r, "alpha": alpha, "targets": targets, "method": method,
+            "r": r, "alpha": alpha, "targets": targets, "method": method, "not_low_rank": not_low,
             "trainable": trainable, "total": total, "percent": percent,
             "mb_fp32": adapter_size_mb(trainable, "fp32"), "mb_bf16": adapter_size_mb(trainable, "bf16"),
             "scaling": alpha / r, "scaling_rslora": alpha / math.sqrt(r),
@@ -131,7 +134,8 @@ class LoraExplorer(widgets.VBox):
             f"({percent:.4f}%) · 어댑터 크기 {self.state['mb_fp32']:.2f} MB (fp32), "
             f"{self.state['mb_bf16']:.2f} MB (bf16) · "
             f"α/r = {alpha / r:.3g}, α/√r = {alpha / math.sqrt(r):.3g}"
-        )
+        ) + (f"<br><span style='color:#b00'>r = {r}이면 층 {not_low}개에서 r ≥ min(입력, 출력)이라 더 이상 저랭크가 "
+             "아닙니다 (peft는 그래도 만들고, 위 수는 그대로 셉니다).</span>" if not_low else "")
         adapter = sum(row["LoRA params"] + row.get("DoRA magnitude", 0) for row in rows)
         self.table.value = self._table_html(rows, trainable - adapter)
 
