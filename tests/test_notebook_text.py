@@ -33,6 +33,7 @@ WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 PROSE_WORDS = 6  # a sentence of six or more English words and no Hangul is English prose
 SLASH_PARTICLES = re.compile(r"이\(가\)|을\(를\)|은\(는\)|와\(과\)|\(으\)로|\(이\)")
 MINUTES = re.compile(r"\*\*소요 시간\*\*: 필수 약 (\d+)분 · 전체 약 (\d+)분")
+SECTION_MINUTES = re.compile(r"^\*\*(필수|심화)\*\*\s*·\s*약 (\d+)분")
 
 
 def _load(path: Path) -> dict:
@@ -162,6 +163,37 @@ def test_header_gives_minutes_and_references_close_the_notebook(path):
     references = [s for _, s in cells if s.lstrip().startswith("## 참고문헌")]
     assert references and "(references.md)" in references[0], \
         f"{path.name}: needs a '## 참고문헌' section linking references.md"
+
+
+def section_minutes(nb: dict) -> dict[str, int]:
+    """The minutes of the notebook's sections summed per badge: {'필수': N, '심화': M}."""
+    totals = {"필수": 0, "심화": 0}
+    for index, cell in enumerate(nb["cells"]):
+        badge = editions.section_badge(cell)
+        if not badge:
+            continue
+        badge_line = [line for line in editions.cell_source(cell).splitlines() if line.strip()][1].strip()
+        match = SECTION_MINUTES.match(badge_line)
+        assert match, f"cell {index}: the badge line must say '**{badge}** · 약 N분', not {badge_line!r}"
+        totals[match.group(1)] += int(match.group(2))
+    return totals
+
+
+def test_section_minutes_detector():
+    nb = {"cells": [{"cell_type": "markdown", "source": f"## {i}. 절\n**{badge}** · 약 {minutes}분\n본문"}
+                    for i, (badge, minutes) in enumerate([("필수", 10), ("심화", 7), ("필수", 3)])]}
+    assert section_minutes(nb) == {"필수": 13, "심화": 7}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_header_minutes_are_the_sum_of_the_sections(path):
+    nb = _load(path)
+    header = next(s for s in map(editions.cell_source, nb["cells"]) if s.lstrip().startswith("# "))
+    core, total = map(int, MINUTES.search(header).groups())
+    sums = section_minutes(nb)
+    assert (core, total) == (sums["필수"], sums["필수"] + sums["심화"]), \
+        f"{path.name}: the header says 필수 {core}분 · 전체 {total}분, but its sections add up to " \
+        f"필수 {sums['필수']}분 · 전체 {sums['필수'] + sums['심화']}분"
 
 
 def test_references_list_exists_and_is_korean_headed():
