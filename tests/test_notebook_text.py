@@ -48,8 +48,8 @@ PLUMBING = {
     "changelog phrasing": re.compile(r"처음 \d+ ?스텝 예산|이전 예산"),
     "the experiments cache": re.compile(r"(오프라인|실험) 캐시"),
 }
-# Code that prints plumbing to students: the cache's path, the commit a stored run was made at.
-PRINTED_PLUMBING = re.compile(r"CACHE_PATH|\[[\"']commit[\"']\]")
+# Code that prints plumbing to students: the cache's path, the commit a stored run was made at, a make target.
+PRINTED_PLUMBING = re.compile(r"CACHE_PATH|\[[\"']commit[\"']\]|print\(.*\bmake [a-z]")
 SECTION_MINUTES = re.compile(r"^\*\*(필수|심화)\*\*\s*·\s*약 (\d+)분")
 
 
@@ -238,6 +238,12 @@ def test_student_text_passes_the_plumbing_check(text):
     assert plumbing(text) == []
 
 
+def test_printed_plumbing_detector():
+    assert PRINTED_PLUMBING.search('print(f"캐시: {experiments.CACHE_PATH}, 커밋 {meta[\'commit\'][:10]}")')
+    assert PRINTED_PLUMBING.search('print("오프라인 프로필과 make test가 확인합니다")')
+    assert not PRINTED_PLUMBING.search('print(f"미리 돌려 저장해 둔 실험 결과를 불러왔습니다 ({meta[\'date\']})")')
+
+
 def _for_students(cell: dict) -> bool:
     """Whether students read the cell (instructor notes are dropped from every edition and the slides)."""
     return editions.INSTRUCTOR not in editions.tags(cell)
@@ -252,7 +258,8 @@ def test_no_course_plumbing_in_student_prose(path):
                         f"move it to a cell tagged '{editions.INSTRUCTOR}'): {found}"
     printed = [index for index, cell in enumerate(nb["cells"]) if cell["cell_type"] == "code"
                and PRINTED_PLUMBING.search(editions.cell_source(cell))]
-    assert printed == [], f"{path.name} cells {printed} print the cache path or a commit: print a sentence for students"
+    assert printed == [], f"{path.name} cells {printed} print the cache path, a commit or a make target: " \
+                          "print a sentence for students"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
