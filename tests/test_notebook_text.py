@@ -33,6 +33,24 @@ WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 PROSE_WORDS = 6  # a sentence of six or more English words and no Hangul is English prose
 SLASH_PARTICLES = re.compile(r"이\(가\)|을\(를\)|은\(는\)|와\(과\)|\(으\)로|\(이\)")
 MINUTES = re.compile(r"\*\*소요 시간\*\*: 필수 약 (\d+)분 · 전체 약 (\d+)분")
+# Course plumbing that belongs in an instructor note (a cell tagged `instructor`) or docs/, not in what students read:
+# make targets, stored-run files and caches, environment variables, tolerances of the test suite, commit hashes,
+# and how the text or the budget changed between editions. (config.json / metrics.json are files students use.)
+PLUMBING = {
+    "a make target": re.compile(r"\bmake [a-z]"),
+    "a results/ file": re.compile(r"\bresults/"),
+    "a .json file": re.compile(r"(?<!config)(?<!metrics)\.json\b"),
+    "an environment variable": re.compile(r"\bCOURSE_[A-Z_]+"),
+    "the stored-runs step": re.compile(r"stored-runs"),
+    "a test tolerance": re.compile(r"허용 오차|\d+개까지 허용|tolerance", re.IGNORECASE),
+    "a commit hash": re.compile(r"커밋 [0-9a-f]{7}"),
+    "edition history": re.compile(r"예전 판|이전 판|지난 판"),
+    "changelog phrasing": re.compile(r"처음 \d+ ?스텝 예산|이전 예산"),
+    "the experiments cache": re.compile(r"(오프라인|실험) 캐시"),
+}
+# Code that prints plumbing to students: the cache's path, the commit a stored run was made at, a make target.
+PRINTED_PLUMBING = re.compile(r"CACHE_PATH|\[[\"']commit[\"']\]|print\(.*\bmake [a-z]")
+SECTION_MINUTES = re.compile(r"^\*\*(필수|심화)\*\*\s*·\s*약 (\d+)분")
 
 
 def _load(path: Path) -> dict:
@@ -162,6 +180,95 @@ def test_header_gives_minutes_and_references_close_the_notebook(path):
     references = [s for _, s in cells if s.lstrip().startswith("## 참고문헌")]
     assert references and "(references.md)" in references[0], \
         f"{path.name}: needs a '## 참고문헌' section linking references.md"
+
+
+def section_minutes(nb: dict) -> dict[str, int]:
+    """The minutes of the notebook's sections summed per badge: {'필수': N, '심화': M}."""
+    totals = {"필수": 0, "심화": 0}
+    for index, cell in enumerate(nb["cells"]):
+        badge = editions.section_badge(cell)
+        if not badge:
+            continue
+        badge_line = [line for line in editions.cell_source(cell).splitlines() if line.strip()][1].strip()
+        match = SECTION_MINUTES.match(badge_line)
+        assert match, f"cell {index}: the badge line must say '**{badge}** · 약 N분', not {badge_line!r}"
+        totals[match.group(1)] += int(match.group(2))
+    return totals
+
+
+def test_section_minutes_detector():
+    nb = {"cells": [{"cell_type": "markdown", "source": f"## {i}. 절\n**{badge}** · 약 {minutes}분\n본문"}
+                    for i, (badge, minutes) in enumerate([("필수", 10), ("심화", 7), ("필수", 3)])]}
+    assert section_minutes(nb) == {"필수": 13, "심화": 7}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_header_minutes_are_the_sum_of_the_sections(path):
+    nb = _load(path)
+    header = next(s for s in map(editions.cell_source, nb["cells"]) if s.lstrip().startswith("# "))
+    core, total = map(int, MINUTES.search(header).groups())
+    sums = section_minutes(nb)
+    assert (core, total) == (sums["필수"], sums["필수"] + sums["심화"]), \
+        f"{path.name}: the header says 필수 {core}분 · 전체 {total}분, but its sections add up to " \
+        f"필수 {sums['필수']}분 · 전체 {sums['필수'] + sums['심화']}분"
+
+
+def plumbing(text: str) -> list[str]:
+    """What course plumbing `text` mentions, as 'kind: match'."""
+    return [f"{kind}: {match.group(0)!r}" for kind, pattern in PLUMBING.items() for match in pattern.finditer(text)]
+
+
+@pytest.mark.parametrize("text", [
+    "오프라인 프로필이 `make stored-runs`로 저장해 둔 30 스텝의 결과",
+    "결과(`results/notebook_runs.json`)를 보여 줍니다",
+    "`COURSE_PROFILE=offline` 처럼 고를 수도 있습니다", "테스트 리뷰 240개 중 3개까지 허용", "허용 오차 안에서 채점",
+    "마지막 실행 묶음 2026-12-01, 커밋 39087bc1ed", "예전 판의 \"48.3GB라서 넘는다\"는",
+    "처음 80 스텝 예산에서 Full FT를", "읽는 법 (오프라인 캐시 기준)",
+])
+def test_plumbing_is_caught(text):
+    assert plumbing(text), text
+
+
+@pytest.mark.parametrize("text", [
+    "klue/bert-base의 `config.json` 값 (vocab 32000)", "마지막에 `metrics.json`(정확도, 손실)",
+    "강의 시연용 `demo` 프로필은 미리 학습해 둔 결과를 보여 줍니다", "중간 결과가 CPU 캐시에 머물고",
+    "80 스텝에서 멈추면 곡선이 아직 오르는 중입니다",
+])
+def test_student_text_passes_the_plumbing_check(text):
+    assert plumbing(text) == []
+
+
+def test_printed_plumbing_detector():
+    assert PRINTED_PLUMBING.search('print(f"캐시: {experiments.CACHE_PATH}, 커밋 {meta[\'commit\'][:10]}")')
+    assert PRINTED_PLUMBING.search('print("오프라인 프로필과 make test가 확인합니다")')
+    assert not PRINTED_PLUMBING.search('print(f"미리 돌려 저장해 둔 실험 결과를 불러왔습니다 ({meta[\'date\']})")')
+
+
+def _for_students(cell: dict) -> bool:
+    """Whether students read the cell (instructor notes are dropped from every edition and the slides)."""
+    return editions.INSTRUCTOR not in editions.tags(cell)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_course_plumbing_in_student_prose(path):
+    nb = _load(path)
+    found = [(index, what) for index, source in _markdown_cells(nb) if _for_students(nb["cells"][index])
+             for what in plumbing(source)]
+    assert found == [], f"{path.name}: course plumbing in student-facing markdown (rewrite it for students or " \
+                        f"move it to a cell tagged '{editions.INSTRUCTOR}'): {found}"
+    printed = [index for index, cell in enumerate(nb["cells"]) if cell["cell_type"] == "code"
+               and PRINTED_PLUMBING.search(editions.cell_source(cell))]
+    assert printed == [], f"{path.name} cells {printed} print the cache path, a commit or a make target: " \
+                          "print a sentence for students"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_instructor_notes_are_marked_markdown(path):
+    for index, cell in enumerate(_load(path)["cells"]):
+        if not _for_students(cell):
+            assert cell["cell_type"] == "markdown", f"{path.name} cell {index}: only markdown may be an instructor note"
+            assert editions.cell_source(cell).startswith(editions.INSTRUCTOR_HEADING), \
+                f"{path.name} cell {index}: an instructor note starts with {editions.INSTRUCTOR_HEADING}"
 
 
 def test_references_list_exists_and_is_korean_headed():

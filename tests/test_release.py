@@ -12,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course_utils.exercises.catalog import QUESTIONS
 from course_utils.publish import release
-from course_utils.publish.editions import SOLUTION, cell_source, tags
+from course_utils.publish.editions import INSTRUCTOR, INSTRUCTOR_HEADING, SOLUTION, cell_source, tags
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -41,6 +41,25 @@ def test_the_assignment_edition_drops_solution_cells_and_adds_the_student_id_cel
     assert "학번" in sources[2] and tags(out["cells"][3]) == ["core", "assignment"]
     assert out["metadata"]["peft_course"] == {"edition": "assignment"}
     assert len(nb["cells"]) == 5 and release.leaks(out, "01_x.ipynb") == []
+
+
+def test_both_editions_drop_instructor_notes(tmp_path):
+    note = new_markdown_cell(f"{INSTRUCTOR_HEADING} — `make stored-runs`로 다시 만드세요.")
+    note.metadata["tags"] = [INSTRUCTOR, "core"]
+    nb = notebook(new_markdown_cell("학생이 읽는 글"), note, solution(new_code_cell("q.solution()")))
+    practice = release.practice_edition(nb)
+    assert [cell_source(c) for c in practice["cells"]] == ["# 01. 제목", "# [colab-setup] 설치", "학생이 읽는 글",
+                                                           "q.solution()"]
+    assignment = release.assignment_edition(nb)
+    assert not any(INSTRUCTOR in tags(c) or SOLUTION in tags(c) for c in assignment["cells"])
+    assert len(nb["cells"]) == 5  # the source keeps its note
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "01_x.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    assert release.release(source, tmp_path / "out") == []
+    for edition in ("practice", "assignment"):
+        text = (tmp_path / "out" / edition / "01_x.ipynb").read_text(encoding="utf-8")
+        assert "stored-runs" not in text and "학생이 읽는 글" in text, edition
 
 
 @pytest.mark.parametrize(("cell", "what"), [
@@ -104,3 +123,6 @@ def test_the_real_notebooks_release_without_any_answer(tmp_path):
         nb = json.loads(path.read_text(encoding="utf-8"))
         text = "\n".join(cell_source(c) for c in nb["cells"])
         assert "STUDENT_ID = None" in text and not any(SOLUTION in tags(c) for c in nb["cells"])
+    for path in (tmp_path / "practice").glob("*.ipynb"):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        assert not any(INSTRUCTOR in tags(c) for c in nb["cells"]), path.name

@@ -38,6 +38,23 @@ def test_slide_types_follow_the_structure():
     assert [c.metadata["slideshow"]["slide_type"] for c in deck.cells][:4] == ["skip", "slide", "-", "slide"]
 
 
+def test_instructor_notes_stay_out_of_the_slides():
+    nb = nbformat.v4.new_notebook(cells=[
+        md("# 제목"), md("## 1. 절\n\n**필수** · 약 5분"), md("학생이 읽는 글"),
+        md("**강사용 메모** — `make stored-runs`로 저장해 둔 30 스텝의 결과", tags=["instructor", "core"]),
+    ])
+    assert slides.slide_types(nb) == ["slide", "slide", "-", "skip"]
+    deck = slides.prepare(nb)
+    assert [c.source for c in deck.cells] == ["# 제목", "## 1. 절\n\n**필수** · 약 5분", "학생이 읽는 글"]
+
+
+def test_real_decks_carry_no_instructor_note():
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        deck = slides.prepare(nbformat.read(path, as_version=4))
+        assert not any("instructor" in c.metadata.get("tags", []) or "stored-runs" in c.source for c in deck.cells), \
+            path.name
+
+
 def test_a_section_too_long_for_one_slide_continues_one_arrow_down():
     code = "\n".join(f"x{i} = {i}" for i in range(20))                # 20 lines + frame: 22 of the slide's 28
     nb = nbformat.v4.new_notebook(cells=[md("## 1. 절\n\n**필수**"), nbformat.v4.new_code_cell(code),

@@ -255,11 +255,12 @@ def _one_progress_bar():
             datasets.enable_progress_bars()
 
 
-#: Summary columns shown as stars: (column, Korean heading, lower is better, log scale).
+#: Summary columns shown as stars: (column, Korean heading, lower is better, log scale). Training speed is not one of
+#: them: the offline summary's seconds/step are CPU timings of runs made two at a time (noisy, and their ratios are
+#: not the GPU's), so stars from them would rank QLoRA fastest and DoRA faster than LoRA, the opposite of a GPU.
 STAR_COLUMNS = (
     ("adapter_params", "파라미터 효율", True, True),
     ("tensor_memory_mib", "메모리 절약", True, True),
-    ("seconds_per_step", "학습 속도", True, False),
     ("accuracy_mean", "정확도", False, False),
 )
 
@@ -276,7 +277,8 @@ def stars(values: Sequence[float], lower_is_better: bool = True, log: bool = Fal
 
 
 def star_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The lecture's §7.2 star table, rebuilt from measurements: one row per method, stars per measured column."""
+    """The lecture's §7.2 star table, rebuilt from measurements: one row per method, stars per measured column
+    (parameters, memory, accuracy; no speed column, see :data:`STAR_COLUMNS`)."""
     table = {"method": list(summary["label"])}
     for column, heading, lower, log in STAR_COLUMNS:
         table[heading] = ["★" * n for n in stars(list(summary[column]), lower, log)]

@@ -11,6 +11,10 @@ Tags (``cell.metadata.tags``):
 - ``verify``: a verification-only cell (compares with a library, bit-exact checks); hidden in demo and slides.
   No other cell may use a name that only a verify cell defines.
 - ``keep_output``: the cell keeps its committed output (see the output policy in tests).
+- ``instructor``: a markdown note for instructors (how a stored run was made, make targets, caches, tolerances,
+  how the text changed between editions). Students never get it: the practice and assignment editions and the
+  slides drop it, and tests keep course plumbing out of every other markdown cell. Its text starts with
+  :data:`INSTRUCTOR_HEADING` so the source notebook shows whom it is for.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 CORE, DEEP, SOLUTION, VERIFY, KEEP_OUTPUT = "core", "deep", "solution", "verify", "keep_output"
+INSTRUCTOR = "instructor"
+INSTRUCTOR_HEADING = "**강사용 메모**"
+#: Tags whose cells students never see, per edition.
+DROPPED = {"practice": frozenset({INSTRUCTOR}), "assignment": frozenset({SOLUTION, INSTRUCTOR}),
+           "slides": frozenset({VERIFY, INSTRUCTOR})}
 BADGES = {"필수": CORE, "심화": DEEP}
 SECTION_HEAD = re.compile(r"^## (?!#)")
 UNBADGED_HEADS = ("## 참고문헌",)  # the references list closes a notebook without a badge

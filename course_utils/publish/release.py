@@ -1,10 +1,11 @@
 """Two editions from one source: ``python -m course_utils release [--source notebooks] [--out release]``.
 
-* ``release/practice/``: the notebooks as they are (hints, model answers, solution cells), for self-study and Colab.
-* ``release/assignment/``: for graded use. Every cell tagged ``solution`` is dropped; a ``STUDENT_ID = None`` cell
-  (with a short Korean note) follows the notebook's title; the notebook's metadata says ``edition: assignment``.
-  In it, ``start_assignment(STUDENT_ID)`` gives each student their own numbers and makes ``q.solution()`` say that
-  solutions are withheld.
+* ``release/practice/``: the notebooks with hints, model answers and solution cells, for self-study and Colab;
+  only the instructor notes (cells tagged ``instructor``) are dropped.
+* ``release/assignment/``: for graded use. Every cell tagged ``solution`` or ``instructor`` is dropped; a
+  ``STUDENT_ID = None`` cell (with a short Korean note) follows the notebook's title; the notebook's metadata says
+  ``edition: assignment``. In it, ``start_assignment(STUDENT_ID)`` gives each student their own numbers and makes
+  ``q.solution()`` say that solutions are withheld.
 
 Then every assignment notebook is checked for answers (:func:`leaks`): a ``<details>`` block, a ``.solution(``
 call, a printed model answer, a question's solution text, the numeric answers the course can compute (formatted
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from course_utils.exercises.catalog import QUESTIONS, Question
-from course_utils.publish.editions import CORE, SOLUTION, cell_source, tags, without, write_notebook
+from course_utils.publish.editions import CORE, DROPPED, SOLUTION, cell_source, tags, without, write_notebook
 from course_utils.runtime.cli import CommandParser
 
 ASSIGNMENT_TAG = "assignment"  # the cells the release adds
@@ -49,9 +50,15 @@ def _cell(kind: str, source: str, index: int) -> dict[str, Any]:
     return cell | ({"execution_count": None, "outputs": []} if kind == "code" else {})
 
 
+def practice_edition(nb: dict[str, Any]) -> dict[str, Any]:
+    """The practice edition of a notebook: everything but the instructor notes."""
+    return copy.deepcopy(without(nb, DROPPED["practice"]))
+
+
 def assignment_edition(nb: dict[str, Any]) -> dict[str, Any]:
-    """The assignment edition of a notebook: without solution cells, with the STUDENT_ID cell after the title."""
-    out = copy.deepcopy(without(nb, {SOLUTION}))
+    """The assignment edition of a notebook: without solution cells and instructor notes, with the STUDENT_ID cell
+    after the title."""
+    out = copy.deepcopy(without(nb, DROPPED["assignment"]))
     # after the setup cell (Colab installs course_utils there), else after the title
     titled = bool(out["cells"]) and out["cells"][0].get("cell_type") == "markdown"
     at = next((i + 1 for i, c in enumerate(out["cells"]) if c.get("cell_type") == "code"
@@ -170,7 +177,7 @@ def release(source: Path, out: Path) -> list[str]:
     problems = []
     for path in paths:
         nb = json.loads(path.read_text(encoding="utf-8"))
-        shutil.copyfile(path, out / "practice" / path.name)
+        write_notebook(practice_edition(nb), out / "practice" / path.name)
         problems += solution_only_names(nb, path.name) + leaks(nb, path.name)  # cells named by their source index
         write_notebook(assignment_edition(nb), out / "assignment" / path.name)
     return problems

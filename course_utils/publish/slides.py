@@ -2,9 +2,9 @@
 
 Slide types are set at build time from each notebook's structure, never stored in the notebooks: the title cell
 and every ``##`` section start a slide, every ``###`` heading a sub-slide (down arrow), other cells continue the
-current slide, and the Colab setup cells and ``verify`` cells are skipped. reveal.js comes from an installed
-package (``sphinx-revealjs`` ships its ``dist/`` and ``plugin/`` files) and is copied beside the decks with the
-course's Korean font, so a deck opens from disk in a lecture hall without a network.
+current slide, the Colab setup cells and ``verify`` cells are skipped, and ``instructor`` notes are dropped.
+reveal.js comes from an installed package (``sphinx-revealjs`` ships its ``dist/`` and ``plugin/`` files) and is
+copied beside the decks with the course's Korean font, so a deck opens from disk in a lecture hall without a network.
 
     python -m course_utils slides --out build/slides
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils.publish.editions import DROPPED, without
 from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.paths import ROOT
 
@@ -81,11 +82,11 @@ def screen_lines(cell) -> int:
 
 def slide_types(nb, budget: int = SLIDE_LINES) -> list[str]:
     """reveal slide type per cell: 'slide' (title, ##), 'subslide' (### or a cell that would overfill the slide),
-    'skip' (setup, verify), '-' otherwise."""
+    'skip' (setup, verify, instructor), '-' otherwise."""
     types, used = [], 0
     for cell in nb.cells:
         level, cost = heading_level(cell), screen_lines(cell)
-        if is_setup_cell(cell) or "verify" in cell.metadata.get("tags", []):
+        if is_setup_cell(cell) or set(cell.metadata.get("tags", [])) & DROPPED["slides"]:
             types.append("skip")
             continue
         if level in (1, 2):
@@ -104,9 +105,7 @@ def slide_types(nb, budget: int = SLIDE_LINES) -> list[str]:
 
 def prepare(nb):
     """A copy of `nb` with the slide types set on every cell (the notebook on disk is not changed)."""
-    from course_utils.publish.editions import without
-
-    deck = nbformat.from_dict(without(nb, {"verify"}))
+    deck = nbformat.from_dict(without(nb, DROPPED["slides"]))
     for cell, kind in zip(deck.cells, slide_types(deck)):
         cell.metadata["slideshow"] = {"slide_type": kind}
     return deck
