@@ -284,6 +284,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--questions", default="",
                         help="comma-separated question ids to grade (default: --assignment's, else the ids in the "
                              "code of at least half the students whose notebooks call checkpoint())")
+    parser.add_argument("--policy", default="", help="the grading policy (grading.toml: points, attempts, deadline, "
+                        "LMS; see course_utils.grading.policy); default: 1 point per judged question, latest answer")
     parser.add_argument("--strict-ids", action="store_true",
                         help="judge a variant answer without STUDENT_ID against the folder's variant (default: the "
                              "default variant, flagged no_student_id)")
@@ -305,6 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"grade: --execute refused: {sandbox.unavailable_reason()}; pass --unsafe-execute to run the "
               "students' code without a sandbox", file=sys.stderr)
         return 2
+    from course_utils.grading import policy as policies
+
+    policy = policies.load(args.policy) if args.policy else policies.Policy()
     questions = [q.strip() for q in args.questions.split(",") if q.strip()]
     if args.assignment:
         try:
@@ -323,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = sandbox.in_slots(lambda submission, slot: read_submission(
         submission, execute, limits, int(args.max_mb * 2**20), not args.unsafe_execute, slot),
         submissions, args.jobs if execute else 1)
-    rows = grade(results, questions or None, args.strict_ids)
+    rows = grade(results, questions or None, args.strict_ids, policy)
     write_csv(rows, args.out)
     out = Path(args.out)
     columns, wide = wide_rows(rows)

@@ -21,6 +21,9 @@ from typing import Any
 from course_utils.exercises import variants
 from course_utils.exercises.catalog import QUESTIONS, Question
 from course_utils.exercises.engine import fingerprint, is_placeholder
+from course_utils.grading.policy import Policy
+
+DEFAULT_POLICY = Policy()  # today's grading: 1 point per judged question, written answers not counted
 
 COLUMNS = ("student", "question", "kind", "status", "verdict", "points", "max_points", "answer", "answered_at",
            "file", "detail", "feedback")
@@ -105,7 +108,7 @@ def rejudge(question: Question, record: dict[str, Any], student: str | None) -> 
         verdict, feedback, score = question.judge(answer, context, student)
     except Exception as err:  # noqa: BLE001 - a damaged record must not stop the grading run
         return "invalid", 0.0, "", f"cannot judge the recorded answer ({type(err).__name__})"
-    if str(verdict) != claimed and claimed:
+    if str(verdict) != claimed and claimed and claimed != "submitted":  # "submitted": the assignment edition
         note = "; ".join(filter(None, [note, f"verdict recomputed from the answer (notebook said {claimed})"]))
     return str(verdict), score, feedback, note
 
@@ -117,13 +120,32 @@ def _latest(found: list[tuple[Any, dict]]) -> tuple[Any, dict]:
                                      fr[1].get("_output", 0)))
 
 
+def _attempt(question: Question, record: dict[str, Any], student: str | None, policy: Policy
+             ) -> tuple[dict[str, Any], int | None, str]:
+    """(the record with the answer that counts under the policy's attempt rule, its attempt number, a note)."""
+    tried = [a for a in record.get("attempts") or [] if isinstance(a, dict) and "answer" in a]
+    if not tried or is_placeholder(record.get("answer")):
+        return record, None, ""
+    tried = tried[: policy.max_attempts] if policy.max_attempts else tried
+    index = 0 if policy.count == "first" else len(tried) - 1
+    if policy.count == "best" and question.checkable:
+        scores = [rejudge(question, {**record, "answer": a["answer"]}, student)[1] for a in tried]
+        index = scores.index(max(scores))
+    if policy.count == "last" and len(tried) == len(record["attempts"]) and not policy.attempt_penalty:
+        return record, len(tried), ""
+    note = f"attempt {index + 1} of {len(tried)} counted ({policy.count})"
+    return {**record, "answer": tried[index]["answer"]}, index + 1, note
+
+
 def question_row(student: str, question_id: str, found: list[tuple[Any, dict]], counted: bool,
-                 strict_ids: bool = False) -> dict[str, str]:
-    """The row of one (student, question) from the records found in that student's files (`strict_ids`: a record
-    without a STUDENT_ID is judged against the folder's variant, else against the default one)."""
+                 strict_ids: bool = False, policy: Policy = DEFAULT_POLICY) -> dict[str, str]:
+    """The row of one (student, question) from the records found in that student's files (`strict_ids`, or the
+    policy's ``without_id = "folder"``: a record without a STUDENT_ID is judged against the folder's variant, else
+    against the default one); points and attempts follow `policy`."""
     question = QUESTIONS.get(question_id)
     row = {"student": student, "question": question_id, "kind": question.kind if question else ""}
-    max_points = "1" if counted and question is not None and question.checkable else ""
+    most = policy.max_points(question_id, question.checkable) if counted and question is not None else 0.0
+    max_points = fmt_points(most) if most else ""
     if not found:
         return {**row, "status": "missing", "points": "0" if max_points else "", "max_points": max_points}
     result, record = _latest(found)
@@ -141,15 +163,21 @@ def question_row(student: str, question_id: str, found: list[tuple[Any, dict]], 
     if mismatch:
         notes.append(f"STUDENT_ID in the record is {claimed_id!r}, the folder is {student!r}")
     elif no_id:
-        judged_as = student if strict_ids else None
+        folder = strict_ids or policy.without_id == "folder"
+        judged_as = student if folder else None
         notes.append("no STUDENT_ID in the record: judged against the "
-                     + ("folder's variant" if strict_ids else "default (practice) variant"))
+                     + ("folder's variant" if folder else "default (practice) variant"))
+    record, attempt, attempt_note = _attempt(question, record, judged_as, policy)
     verdict, score, feedback, note = rejudge(question, record, judged_as)
-    notes += [note] if note else []
+    if attempt and attempt > 1 and policy.attempt_penalty and question.checkable:
+        score = max(0.0, score - policy.attempt_penalty * (attempt - 1))
+        attempt_note += f"; penalty {policy.attempt_penalty:g} per attempt after the first"
+    common["answer"] = answer_text(record.get("answer"))
+    notes += [n.strip("; ") for n in (attempt_note, note) if n]
     status = ("extra" if not counted else "id_mismatch" if mismatch else "duplicate" if len(files) > 1
               else "not_attempted" if verdict == "not_attempted" else "needs_review" if verdict == "recorded"
               else "no_student_id" if no_id else "graded")
-    points = fmt_points(score) if question.checkable else ""
+    points = fmt_points(score * (most or 1.0)) if question.checkable else ""
     return {**row, **common, "status": status, "verdict": verdict, "points": points, "max_points": max_points,
             "detail": "; ".join(notes), "feedback": feedback}
 
@@ -186,8 +214,8 @@ def assignment_ids(results: Sequence[Any]) -> set[str]:
     return {qid for qid, n in counts.items() if 2 * n >= len(readable)}
 
 
-def grade(results: Iterable[Any], questions: Sequence[str] | None = None, strict_ids: bool = False
-          ) -> list[dict[str, str]]:
+def grade(results: Iterable[Any], questions: Sequence[str] | None = None, strict_ids: bool = False,
+          policy: Policy = DEFAULT_POLICY) -> list[dict[str, str]]:
     """CSV rows for all students: file rows, question rows (in registry order), then a TOTAL row each."""
     results = sorted(results, key=lambda r: (r.submission.student, r.submission.name))
     expected = set(questions) if questions else assignment_ids(results)
@@ -198,7 +226,7 @@ def grade(results: Iterable[Any], questions: Sequence[str] | None = None, strict
                   "detail": r.detail} for r in mine]
         ids = expected | {rec["question"] for r in mine for rec in r.records}
         question_rows = [question_row(student, qid, [(r, rec) for r in mine for rec in r.records
-                                                     if rec["question"] == qid], qid in expected, strict_ids)
+                                                     if rec["question"] == qid], qid in expected, strict_ids, policy)
                          for qid in sorted(ids, key=order)]
         rows += question_rows + [total_row(student, question_rows)]
     return [{column: row.get(column, "") for column in COLUMNS} for row in rows]
