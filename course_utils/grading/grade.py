@@ -290,6 +290,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="judge a variant answer without STUDENT_ID against the folder's variant (default: the "
                              "default variant, flagged no_student_id)")
     parser.add_argument("--wide", default="", help="the wide CSV for LMS upload (default: <out>_wide.csv)")
+    parser.add_argument("--review", default="",
+                        help="review.csv with hand-given points for written answers: merged into every output and "
+                             "rewritten with the scores kept (default: <out>_review.csv is written, not merged)")
     parser.add_argument("--report", default="", help="also write the class report (one self-contained HTML page)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
                         help=f"files larger than this are not read (default {DEFAULT_MAX_MB:g} MiB)")
@@ -329,8 +332,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         submission, execute, limits, int(args.max_mb * 2**20), not args.unsafe_execute, slot),
         submissions, args.jobs if execute else 1)
     rows = grade(results, questions or None, args.strict_ids, policy)
-    write_csv(rows, args.out)
     out = Path(args.out)
+    from course_utils.grading import review
+
+    review_path = Path(args.review) if args.review else out.with_name(f"{out.stem}_review.csv")
+    scores = review.load(review_path)
+    rows = review.apply(rows, scores) if args.review else rows
+    review.write(rows, review_path, scores)
+    write_csv(rows, args.out)
     columns, wide = wide_rows(rows)
     write_csv(wide, args.wide or out.with_name(f"{out.stem}_wide{out.suffix or '.csv'}"), columns)
     if args.report:

@@ -37,6 +37,7 @@ QUESTION_STATUSES = {
     "no_student_id": "a variant question answered without STUDENT_ID (default variant; --strict-ids: the folder's)",
     "extra": "a question outside the assignment's question list: shown, never counted in the maximum",
     "unknown_question": "a record with an id the course does not define",
+    "reviewed": "a written answer scored by hand (grade --review review.csv)",
 }
 FILE_ROW = "(file)"
 TOTAL_ROW = "TOTAL"
@@ -173,6 +174,8 @@ def question_row(student: str, question_id: str, found: list[tuple[Any, dict]], 
         score = max(0.0, score - policy.attempt_penalty * (attempt - 1))
         attempt_note += f"; penalty {policy.attempt_penalty:g} per attempt after the first"
     common["answer"] = answer_text(record.get("answer"))
+    if not question.checkable and isinstance(record.get("answer"), str):
+        common["answer_full"] = record["answer"]  # for review.csv (the CSV cell is cut at ANSWER_CHARS)
     notes += [n.strip("; ") for n in (attempt_note, note) if n]
     status = ("extra" if not counted else "id_mismatch" if mismatch else "duplicate" if len(files) > 1
               else "not_attempted" if verdict == "not_attempted" else "needs_review" if verdict == "recorded"
@@ -229,7 +232,8 @@ def grade(results: Iterable[Any], questions: Sequence[str] | None = None, strict
                                                      if rec["question"] == qid], qid in expected, strict_ids, policy)
                          for qid in sorted(ids, key=order)]
         rows += question_rows + [total_row(student, question_rows)]
-    return [{column: row.get(column, "") for column in COLUMNS} for row in rows]
+    return [{column: row.get(column, "") for column in COLUMNS} | ({"answer_full": row["answer_full"]}
+                                                                  if "answer_full" in row else {}) for row in rows]
 
 
 def wide_rows(rows: Sequence[dict[str, str]]) -> tuple[list[str], list[dict[str, str]]]:
