@@ -293,6 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--review", default="",
                         help="review.csv with hand-given points for written answers: merged into every output and "
                              "rewritten with the scores kept (default: <out>_review.csv is written, not merged)")
+    parser.add_argument("--feedback-dir", default="", help="write one Korean HTML feedback page per student here")
     parser.add_argument("--report", default="", help="also write the class report (one self-contained HTML page)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
                         help=f"files larger than this are not read (default {DEFAULT_MAX_MB:g} MiB)")
@@ -346,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from course_utils.grading import report
 
         report.write_report(rows, args.report)
+    if args.feedback_dir:
+        from course_utils.grading import feedback
+
+        feedback.write(rows, args.feedback_dir)
     students = len({r.submission.student for r in results})
     problems = sum(r.status not in ("ok",) for r in results)
     print(f"graded {students} students, {len(results)} files ({problems} with a problem status) -> {args.out}")
