@@ -59,7 +59,7 @@ def render(student: str, rows: Sequence[dict[str, str]]) -> str:
         "<!DOCTYPE html>", f'<html lang="ko"><head><meta charset="utf-8"><title>{_e(student)} 채점 결과</title>',
         f"<style>{STYLE}</style></head><body>", f"<h1>{_e(student)} 님의 채점 결과</h1>", summary,
         "<table><tr><th>문항</th><th>질문</th><th>내 답</th><th>결과</th><th>점수</th><th>피드백</th></tr>",
-        *body, "</table>", "<p>서술형 답은 강사가 읽고 점수와 의견을 적었습니다. 질문이 있으면 강사에게 문의하세요.</p>",
+        *body, "</table>", "<p>서술형 답은 강사가 읽고 점수와 의견을 적었습니다. 질문은 강사에게 하세요.</p>",
         "</body></html>", ""])
 
 
