@@ -293,6 +293,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--review", default="",
                         help="review.csv with hand-given points for written answers: merged into every output and "
                              "rewritten with the scores kept (default: <out>_review.csv is written, not merged)")
+    parser.add_argument("--roster", default="", help="the LMS's roster export (Canvas gradebook CSV or Moodle CSV)")
+    parser.add_argument("--lms", default="", choices=("", "canvas", "moodle"), help="write that LMS's import file")
+    parser.add_argument("--lms-out", default="", help="the LMS import file (default: <out>_<lms>.csv)")
+    parser.add_argument("--assignment-title", default="", help="the LMS column's title (default: the policy's)")
+    parser.add_argument("--assignment-id", type=int, default=-1, help="Canvas: the assignment's id (0: a new one)")
     parser.add_argument("--feedback-dir", default="", help="write one Korean HTML feedback page per student here")
     parser.add_argument("--report", default="", help="also write the class report (one self-contained HTML page)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
@@ -351,6 +356,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         from course_utils.grading import feedback
 
         feedback.write(rows, args.feedback_dir)
+    roster, kind = args.roster or policy.roster, args.lms or policy.lms
+    if bool(roster) != bool(kind):
+        parser.error("--roster and --lms go together (or [lms] roster and kind in the policy)")
+    if roster:
+        from course_utils.grading import lms
+
+        claimed: dict[str, list[str]] = {}
+        for r in results:
+            claimed.setdefault(r.submission.student, []).extend(
+                str(rec["student"]) for rec in r.records if isinstance(rec.get("student"), (str, int)))
+        comments: dict[str, str] = {}
+        for r in rows:
+            if r["status"] == "reviewed" and r["feedback"]:
+                comments[r["student"]] = f"{comments.get(r['student'], '')} [{r['question']}] {r['feedback']}".strip()
+        target = args.lms_out or out.with_name(f"{out.stem}_{kind}.csv")
+        _, _, hits, misses = lms.export(rows, roster, kind, target, args.assignment_title or policy.assignment,
+                                        policy.assignment_id if args.assignment_id < 0 else args.assignment_id,
+                                        claimed, comments)
+        print(f"grade: {kind} import file {target}: {hits} matched, {misses} submissions without a roster entry")
     students = len({r.submission.student for r in results})
     problems = sum(r.status not in ("ok",) for r in results)
     print(f"graded {students} students, {len(results)} files ({problems} with a problem status) -> {args.out}")
