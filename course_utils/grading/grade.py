@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from course_utils.exercises.catalog import QUESTIONS, RECORD_MIME
-from course_utils.grading import sandbox
+from course_utils.grading import late, sandbox
 from course_utils.grading.rows import (  # noqa: F401  (the grading API, re-exported)
     COLUMNS,
     FILE_ROW,
@@ -108,7 +108,11 @@ def nfc(name: str) -> str:
 
 
 def student_from_filename(path: Path) -> str:
-    """The student a loose file belongs to: the file name before ``__``, else its stem (NFC)."""
+    """The student a loose file belongs to: the file name before ``__``, a Canvas download's ``name_userid``, else
+    its stem (NFC)."""
+    canvas = late.canvas_student(path.name)
+    if canvas:
+        return nfc(canvas[0])
     stem = path.name[: -len(NOTEBOOK_SUFFIX)] if path.name.endswith(NOTEBOOK_SUFFIX) else path.stem
     return nfc(stem.split("__", 1)[0] if "__" in stem else stem)
 
@@ -298,6 +302,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lms-out", default="", help="the LMS import file (default: <out>_<lms>.csv)")
     parser.add_argument("--assignment-title", default="", help="the LMS column's title (default: the policy's)")
     parser.add_argument("--assignment-id", type=int, default=-1, help="Canvas: the assignment's id (0: a new one)")
+    parser.add_argument("--due", default="", help="the deadline, ISO 8601 with a time zone (default: the policy's)")
+    parser.add_argument("--submission-times", default="", help="CSV student,submitted_at (default: the policy's)")
     parser.add_argument("--feedback-dir", default="", help="write one Korean HTML feedback page per student here")
     parser.add_argument("--report", default="", help="also write the class report (one self-contained HTML page)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
@@ -345,7 +351,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     scores = review.load(review_path)
     rows = review.apply(rows, scores) if args.review else rows
     review.write(rows, review_path, scores)
-    write_csv(rows, args.out)
+    due = late.parse_time(args.due, "--due") if args.due else policy.due
+    if due is not None:
+        times_file = args.submission_times or policy.submissions
+        flagged = {s.student for s in submissions if (late.canvas_student(s.path.name) or ("", False))[1]}
+        rows = late.apply(rows, due, late.read_times(times_file) if times_file else {}, flagged,
+                          policy.late_penalty_per_day, policy.max_late_penalty)
+    write_csv(rows, args.out, COLUMNS + (late.COLUMNS if due is not None else ()))
     columns, wide = wide_rows(rows)
     write_csv(wide, args.wide or out.with_name(f"{out.stem}_wide{out.suffix or '.csv'}"), columns)
     if args.report:
@@ -362,18 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if roster:
         from course_utils.grading import lms
 
-        claimed: dict[str, list[str]] = {}
-        for r in results:
-            claimed.setdefault(r.submission.student, []).extend(
-                str(rec["student"]) for rec in r.records if isinstance(rec.get("student"), (str, int)))
-        comments: dict[str, str] = {}
-        for r in rows:
-            if r["status"] == "reviewed" and r["feedback"]:
-                comments[r["student"]] = f"{comments.get(r['student'], '')} [{r['question']}] {r['feedback']}".strip()
         target = args.lms_out or out.with_name(f"{out.stem}_{kind}.csv")
-        _, _, hits, misses = lms.export(rows, roster, kind, target, args.assignment_title or policy.assignment,
-                                        policy.assignment_id if args.assignment_id < 0 else args.assignment_id,
-                                        claimed, comments)
+        title = args.assignment_title or policy.assignment
+        hits, misses = lms.export_graded(rows, results, roster, kind, target, title,
+                                         policy.assignment_id if args.assignment_id < 0 else args.assignment_id)
         print(f"grade: {kind} import file {target}: {hits} matched, {misses} submissions without a roster entry")
     students = len({r.submission.student for r in results})
     problems = sum(r.status not in ("ok",) for r in results)

@@ -36,7 +36,7 @@ CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 CANVAS_DROPPED = ("Current", "Final Score", "Points", "Grade", "Override")  # Canvas ignores such columns on import
 POINTS_POSSIBLE = "    Points Possible"
 MOODLE_IDS = ("Email address", "ID number", "Username")
-CANVAS_FILE = re.compile(r"^(?P<name>[^_]+)_(?:LATE_|late_)?(?P<user>\d+)_(?P<attachment>\d+)_")
+CANVAS_FILE = re.compile(r"^(?P<name>[^_]+)_(?:LATE_|late_)?(?P<user>\d+)(?:_(?P<attachment>\d+)_|$)")
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+?)_(?P<participant>\d+)_assignsubmission_")
 
 
@@ -173,3 +173,18 @@ def export(rows: Sequence[dict[str, str]], roster: str | Path, kind: str, out: s
     report.writerows(("roster_student_without_submission", e.label, "") for e in absent)
     missing.write_text(lines.getvalue(), encoding="utf-8-sig")
     return out, missing, len(matched), len(unmatched)
+
+
+def export_graded(rows: Sequence[dict[str, str]], results: Sequence, roster: str | Path, kind: str, out: str | Path,
+                  title: str, assignment_id: int = 0) -> tuple[int, int]:
+    """export() with the STUDENT_IDs of each submission's records and the instructor's comments as feedback."""
+    claimed: dict[str, list[str]] = {}
+    for r in results:
+        claimed.setdefault(r.submission.student, []).extend(
+            str(rec["student"]) for rec in r.records if isinstance(rec.get("student"), (str, int)))
+    comments: dict[str, str] = {}
+    for r in rows:
+        if r["status"] == "reviewed" and r["feedback"]:
+            comments[r["student"]] = f"{comments.get(r['student'], '')} [{r['question']}] {r['feedback']}".strip()
+    _, _, hits, misses = export(rows, roster, kind, out, title, assignment_id, claimed, comments)
+    return hits, misses

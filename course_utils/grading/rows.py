@@ -245,10 +245,12 @@ def wide_rows(rows: Sequence[dict[str, str]]) -> tuple[list[str], list[dict[str,
         if r["question"] in counted:
             line[r["question"]] = r["points"]
         elif r["question"] == TOTAL_ROW:
+            line |= {key: r[key] for key in ("late", "minutes_late", "raw_points") if key in r}
             line |= {"total": r["points"], "max_points": r["max_points"],
                      "needs_review": str(sum(x["student"] == r["student"] and x["status"] == "needs_review"
                                              for x in rows))}
-    return ["student", *counted, "total", "max_points", "needs_review"], list(table.values())
+    late = [key for key in ("late", "minutes_late", "raw_points") if any(key in r for r in rows)]
+    return ["student", *counted, "total", "max_points", "needs_review", *late], list(table.values())
 
 
 def write_csv(rows: Sequence[dict[str, str]], out: str | Path, columns: Sequence[str] = COLUMNS) -> Path:
