@@ -73,9 +73,9 @@ def load(path: str | Path) -> dict[tuple[str, str], Score]:
 
 
 def is_reviewable(row: Mapping[str, str]) -> bool:
-    """A question row of a written question that counts or holds an answer."""
-    return (row["kind"] == "written" and row["question"] not in (FILE_ROW, TOTAL_ROW) and row["status"] != "extra"
-            and bool(row["max_points"] or row["answer"]))
+    """A question row of a written question that holds an answer to read (not missing, not the placeholder)."""
+    return (row["kind"] == "written" and row["question"] not in (FILE_ROW, TOTAL_ROW) and bool(row["answer"])
+            and row["status"] not in ("extra", "missing", "not_attempted"))
 
 
 def apply(rows: list[dict[str, str]], scores: Mapping[tuple[str, str], Score]) -> list[dict[str, str]]:
@@ -87,7 +87,7 @@ def apply(rows: list[dict[str, str]], scores: Mapping[tuple[str, str], Score]) -
     for row in rows:
         row = dict(row)
         score = scores.get((row["student"], row["question"]))
-        if score is not None and is_reviewable(row) and row["status"] != "missing":
+        if score is not None and is_reviewable(row):
             if score.sha256 == digest(row.get("answer_full", row["answer"])):
                 row |= {"status": "reviewed", "verdict": "reviewed",
                         "points": fmt_points(score.points) if row["max_points"] else "",
