@@ -32,6 +32,11 @@ wide CSV (``--wide``, default ``<out>_wide.csv``: one row per student, one colum
 with ``--report``, the class report (:mod:`course_utils.grading.report`). The CSVs are UTF-8 with a BOM (Excel shows
 Korean) and cells that start with = + - @ are escaped.
 Every bad submission becomes a row with a status; the grader never stops on one.
+
+The loop (docs/instructors.md): ``--policy grading.toml`` (:mod:`~course_utils.grading.policy`: points, attempts,
+deadline, LMS); ``<out>_review.csv`` and its page, merged back with ``--review`` (:mod:`~course_utils.grading.review`);
+``--feedback-dir`` (:mod:`~course_utils.grading.feedback`); ``--roster``/``--lms`` (:mod:`~course_utils.grading.lms`);
+``--due``/``--submission-times`` (:mod:`~course_utils.grading.late`).
 """
 
 from __future__ import annotations
