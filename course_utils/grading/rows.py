@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -82,6 +83,9 @@ def _rebuilt(question_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     return context, {k: fingerprint(v) for k, v in (context or {}).items()}
 
 
+_JUDGED: dict[str, tuple[Any, str, float]] = {}  # judge() results by (question, answer, variant, context)
+
+
 def rejudge(question: Question, record: dict[str, Any], student: str | None) -> tuple[str, float, str, str]:
     """(verdict, score, feedback, note) of a record, judged again for `student`'s variant."""
     claimed, answer = str(record.get("verdict", "")), record.get("answer")
@@ -93,22 +97,26 @@ def rejudge(question: Question, record: dict[str, Any], student: str | None) -> 
         note = f"written answer: never judged automatically (the notebook said {claimed})" if claimed not in (
             "recorded", "invalid") else ""
         return str(verdict), 0.0, feedback, note
-    context, note = {}, ""
+    context, note, context_key = {}, "", {}
     if question.context:
         recorded = record.get("context") if isinstance(record.get("context"), dict) else {}
         rebuilt, prints = _rebuilt(question.id)
         if rebuilt is not None and all(recorded.get(k) == v for k, v in prints.items()):
-            context, note = rebuilt, "re-checked with the seeded inputs rebuilt"
+            context, note, context_key = rebuilt, "re-checked with the seeded inputs rebuilt", prints
         elif all(k in recorded and not isinstance(recorded[k], dict) for k in question.context):
             context = {k: v for k, v in recorded.items() if k in (*question.context, *question.optional_context)}
-            note = "measured value taken from the record as is"
+            note, context_key = "measured value taken from the record as is", context
         else:
             return claimed, 1.0 if claimed == "correct" else 0.0, str(record.get("feedback", "")), \
                 "run-dependent: verdict taken from the record as is"
-    try:
-        verdict, feedback, score = question.judge(answer, context, student)
-    except Exception as err:  # noqa: BLE001 - a damaged record must not stop the grading run
-        return "invalid", 0.0, "", f"cannot judge the recorded answer ({type(err).__name__})"
+    key = json.dumps([question.id, answer, question.params(student) if question.draw else None, context_key],
+                     sort_keys=True, default=repr)  # a class gives the same answers often: judge each once
+    if key not in _JUDGED:
+        try:
+            _JUDGED[key] = question.judge(answer, context, student)
+        except Exception as err:  # noqa: BLE001 - a damaged record must not stop the grading run
+            return "invalid", 0.0, "", f"cannot judge the recorded answer ({type(err).__name__})"
+    verdict, feedback, score = _JUDGED[key]
     if str(verdict) != claimed and claimed and claimed != "submitted":  # "submitted": the assignment edition
         note = "; ".join(filter(None, [note, f"verdict recomputed from the answer (notebook said {claimed})"]))
     return str(verdict), score, feedback, note
