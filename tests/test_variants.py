@@ -50,13 +50,14 @@ def test_two_students_get_different_numbers_and_a_copied_answer_fails(question_i
     q = checkpoint(question_id)
     assert q.params(ALICE) != q.params(BOB) and q.prompt_text(ALICE) != q.prompt_text(BOB)
     assert q.params(ALICE) != q.params(None) and q.params(ALICE) == q.params(" 2026000001 ")  # stable, normalized
-    variants.start_assignment(BOB)
-    bobs = q.expected()
-    assert q.check(bobs) == "correct"
-    variants.start_assignment(ALICE)
-    assert str(q.params(ALICE)["r" if "r" in q.default else "size"]) in repr(q)  # the prompt shows her numbers
-    assert q.check(bobs) == "incorrect"  # Bob's number is wrong for Alice
-    assert q.check(q.expected()) == "correct"
+    bobs, alices = (q._expected(q._ctx({}, who)) for who in (BOB, ALICE))
+    variants.start_assignment(BOB, verdicts=True)  # a feedback policy that says right or wrong
+    assert checkpoint(question_id).check(bobs) == "correct"
+    variants.start_assignment(ALICE, verdicts=True)
+    sealed = checkpoint(question_id)
+    assert str(q.params(ALICE)["r" if "r" in q.default else "size"]) in repr(sealed)  # the prompt shows her numbers
+    assert sealed.check(bobs) == "incorrect"  # Bob's number is wrong for Alice
+    assert sealed.check(alices) == "correct"
     capsys.readouterr()
 
 
@@ -80,8 +81,8 @@ def test_the_record_stores_the_student_and_the_variant(shown):
     variants.start_assignment("Kim Minsu")
     checkpoint("s2_q2").check(90.0)
     record = shown[-1][RECORD_MIME]
-    assert record["student"] == "kim minsu" and record["variant"] == checkpoint("s2_q2").params("kim minsu")
-    assert record["feedback"] and record["score"] == 0.0
+    assert record["student"] == "kim minsu" and record["variant"] == QUESTIONS["s2_q2"].params("kim minsu")
+    assert "feedback" not in record and "score" not in record and record["verdict"] == "submitted"
 
 
 def test_student_ids_are_unicode_normalized():

@@ -26,10 +26,14 @@ class WrittenQuestion(Question):
 
     kind = "written"
 
-    def _judge(self, answer: object, ctx: Context) -> tuple[str, str]:
+    def _form(self, answer: object) -> str | None:
         if not isinstance(answer, str):
-            return "invalid", f"이 질문은 문장으로 답합니다. 따옴표로 감싼 문자열로 적어 주세요 (받은 값: {answer!r})."
-        return "recorded", "답을 기록했습니다. 강사가 읽고 평가합니다."
+            return f"이 질문은 문장으로 답합니다. 따옴표로 감싼 문자열로 적어 주세요 (받은 값: {answer!r})."
+        return None
+
+    def _judge(self, answer: object, ctx: Context) -> tuple[str, str]:
+        problem = self._form(answer)
+        return ("invalid", problem) if problem else ("recorded", "답을 기록했습니다. 강사가 읽고 평가합니다.")
 
 
 @dataclass(repr=False)
@@ -43,7 +47,20 @@ class NumericQuestion(Question):
     decimals: int | None = None
     wrong: tuple[Wrong, ...] = ()
     unit: str = ""
+    valid_range: tuple[float, float] | None = None  # the assignment edition's range check (default: from the unit)
     kind = "numeric"
+
+    def _form(self, answer: object) -> str | None:
+        value = _to_number(answer)
+        if value is None:
+            return f"숫자로 답하세요 (따옴표·% 기호 없이, 예: 12.5). 받은 값: {answer!r}"
+        unit = self.unit.strip()
+        low, high = self.valid_range or ((0.0, 100.0) if unit == "%" else (0.0, math.inf) if unit else (-math.inf,
+                                                                                                        math.inf))
+        if not low <= value <= high:
+            where = f"{low:g}에서 {high:g} 사이" if math.isfinite(high) else f"{low:g} 이상"
+            return f"단위가 {unit}인 답은 {where}의 숫자입니다 (받은 값: {answer!r}). 단위를 확인하세요."
+        return None
 
     def _expected(self, ctx: Context) -> float:
         return float(_value(self.answer, ctx))
@@ -86,6 +103,11 @@ class ChoiceQuestion(Question):
     answer: str | Callable[[Context], str] = ""
     feedback: Mapping[str, Text] = field(default_factory=dict)
     kind = "choice"
+
+    def _form(self, answer: object) -> str | None:
+        if not isinstance(answer, str) or _norm(answer) not in {_norm(o) for o in self.options}:
+            return f"다음 중 하나를 문자열로 적으세요: {', '.join(map(repr, self.options))} (받은 값: {answer!r})"
+        return None
 
     def _expected(self, ctx: Context) -> str:
         return _value(self.answer, ctx)
@@ -142,6 +164,10 @@ class SetQuestion(Question):
             return f"모르는 항목 {unknown}. 고를 수 있는 것: {', '.join(map(repr, self.options))}"
         return {allowed[_norm(a)] for a in items}
 
+    def _form(self, answer: object) -> str | None:
+        chosen = self._chosen(answer)
+        return chosen if isinstance(chosen, str) else None
+
     def _judge(self, answer: object, ctx: Context) -> tuple[str, str]:
         chosen = self._chosen(answer)
         if isinstance(chosen, str):
@@ -192,6 +218,15 @@ class TupleQuestion(Question):
 
     def _expected(self, ctx: Context) -> tuple[int, ...]:
         return tuple(_value(self.answer, ctx))
+
+    def _form(self, answer: object) -> str | None:
+        size = len(self.labels) or None
+        if isinstance(answer, (str, bytes)) or not isinstance(answer, Iterable):
+            return f"{size or '여러'}개 값의 튜플로 적으세요: ({', '.join(self.labels)})"
+        values = [_to_number(a) for a in answer]
+        if (size is not None and len(values) != size) or any(v is None for v in values):
+            return f"숫자 {size or ''}개의 튜플로 적으세요: ({', '.join(self.labels)})"
+        return None
 
     def _known_wrong(self, ctx: Context) -> list[tuple[int, ...]]:
         return [tuple(_value(w.answer, ctx)) for w in self.wrong]

@@ -20,7 +20,8 @@ SALT = "peft-course-2026/variant"
 Params = dict[str, Any]
 Draw = Callable[[random.Random], Params]
 
-_STATE: dict[str, Any] = {"student": None, "assignment": False}
+_STATE: dict[str, Any] = {"student": None, "assignment": False, "verdicts": False, "max_attempts": None,
+                          "attempts": {}}
 
 
 def normalize_id(raw: object) -> str:
@@ -54,19 +55,32 @@ def params_for(question_id: str, draw: Draw | None, default: Mapping[str, Any], 
     return draw(random.Random(seed_for(student, question_id)))
 
 
-def start_assignment(student_id: object) -> str:
-    """Set the student of this session (the assignment edition's first cell); returns the normalized id."""
+def start_assignment(student_id: object, *, verdicts: bool = False, max_attempts: int | None = None) -> str:
+    """Set the student of this session (the assignment edition's first cell); returns the normalized id.
+
+    Args:
+        student_id: the student's id (a string or an integer).
+        verdicts: the feedback policy: whether check() says right or wrong (default: no, it only records).
+        max_attempts: how many answers per question check() records (None: no limit).
+    """
     if student_id is None or (isinstance(student_id, str) and not student_id.strip()):
         raise ValueError("STUDENT_ID를 적으세요: 예) STUDENT_ID = \"2026123456\" (학번을 따옴표 안에)")
+    if not isinstance(verdicts, bool):
+        raise TypeError(f"verdicts must be True or False, got {verdicts!r}")
+    if max_attempts is not None and (isinstance(max_attempts, bool) or not isinstance(max_attempts, int)
+                                     or max_attempts < 1):
+        raise ValueError(f"max_attempts must be a positive integer or None, got {max_attempts!r}")
     student = normalize_id(student_id)
-    _STATE.update(student=student, assignment=True)
+    if student != _STATE["student"]:
+        _STATE["attempts"] = {}
+    _STATE.update(student=student, assignment=True, verdicts=verdicts, max_attempts=max_attempts)
     print(f"학번 {student} 님의 과제를 시작합니다. 계산 문제의 숫자는 학번마다 다릅니다.")
     return student
 
 
 def end_assignment() -> None:
     """Back to the practice edition (no student, default variants, solutions shown)."""
-    _STATE.update(student=None, assignment=False)
+    _STATE.update(student=None, assignment=False, verdicts=False, max_attempts=None, attempts={})
 
 
 def current_student() -> str | None:
@@ -77,3 +91,13 @@ def current_student() -> str | None:
 def assignment_mode() -> bool:
     """True in the assignment edition (after start_assignment): solutions are withheld."""
     return bool(_STATE["assignment"])
+
+
+def policy() -> dict[str, Any]:
+    """The session's feedback policy: {"verdicts": bool, "max_attempts": int | None}."""
+    return {"verdicts": _STATE["verdicts"], "max_attempts": _STATE["max_attempts"]}
+
+
+def attempts(question_id: str) -> list[dict[str, Any]]:
+    """The answers this session recorded for `question_id` (the list itself: the engine appends to it)."""
+    return _STATE["attempts"].setdefault(question_id, [])

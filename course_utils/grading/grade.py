@@ -32,6 +32,11 @@ wide CSV (``--wide``, default ``<out>_wide.csv``: one row per student, one colum
 with ``--report``, the class report (:mod:`course_utils.grading.report`). The CSVs are UTF-8 with a BOM (Excel shows
 Korean) and cells that start with = + - @ are escaped.
 Every bad submission becomes a row with a status; the grader never stops on one.
+
+The loop (docs/instructors.md): ``--policy grading.toml`` (:mod:`~course_utils.grading.policy`: points, attempts,
+deadline, LMS); ``<out>_review.csv`` and its page, merged back with ``--review`` (:mod:`~course_utils.grading.review`);
+``--feedback-dir`` (:mod:`~course_utils.grading.feedback`); ``--roster``/``--lms`` (:mod:`~course_utils.grading.lms`);
+``--due``/``--submission-times`` (:mod:`~course_utils.grading.late`).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from course_utils.exercises.catalog import QUESTIONS, RECORD_MIME
-from course_utils.grading import sandbox
+from course_utils.grading import late, sandbox
 from course_utils.grading.rows import (  # noqa: F401  (the grading API, re-exported)
     COLUMNS,
     FILE_ROW,
@@ -108,7 +113,11 @@ def nfc(name: str) -> str:
 
 
 def student_from_filename(path: Path) -> str:
-    """The student a loose file belongs to: the file name before ``__``, else its stem (NFC)."""
+    """The student a loose file belongs to: the file name before ``__``, a Canvas download's ``name_userid``, else
+    its stem (NFC)."""
+    canvas = late.canvas_student(path.name)
+    if canvas:
+        return nfc(canvas[0])
     stem = path.name[: -len(NOTEBOOK_SUFFIX)] if path.name.endswith(NOTEBOOK_SUFFIX) else path.stem
     return nfc(stem.split("__", 1)[0] if "__" in stem else stem)
 
@@ -284,10 +293,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--questions", default="",
                         help="comma-separated question ids to grade (default: --assignment's, else the ids in the "
                              "code of at least half the students whose notebooks call checkpoint())")
+    parser.add_argument("--policy", default="", help="the grading policy (grading.toml: points, attempts, deadline, "
+                        "LMS; see course_utils.grading.policy); default: 1 point per judged question, latest answer")
     parser.add_argument("--strict-ids", action="store_true",
                         help="judge a variant answer without STUDENT_ID against the folder's variant (default: the "
                              "default variant, flagged no_student_id)")
     parser.add_argument("--wide", default="", help="the wide CSV for LMS upload (default: <out>_wide.csv)")
+    parser.add_argument("--review", default="",
+                        help="review.csv with hand-given points for written answers: merged into every output and "
+                             "rewritten with the scores kept (default: <out>_review.csv is written, not merged)")
+    parser.add_argument("--roster", default="", help="the LMS's roster export (Canvas gradebook CSV or Moodle CSV)")
+    parser.add_argument("--lms", default="", choices=("", "canvas", "moodle"), help="write that LMS's import file")
+    parser.add_argument("--lms-out", default="", help="the LMS import file (default: <out>_<lms>.csv)")
+    parser.add_argument("--assignment-title", default="", help="the LMS column's title (default: the policy's)")
+    parser.add_argument("--assignment-id", type=int, default=-1, help="Canvas: the assignment's id (0: a new one)")
+    parser.add_argument("--due", default="", help="the deadline, ISO 8601 with a time zone (default: the policy's)")
+    parser.add_argument("--submission-times", default="", help="CSV student,submitted_at (default: the policy's)")
+    parser.add_argument("--feedback-dir", default="", help="write one Korean HTML feedback page per student here")
     parser.add_argument("--report", default="", help="also write the class report (one self-contained HTML page)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB,
                         help=f"files larger than this are not read (default {DEFAULT_MAX_MB:g} MiB)")
@@ -305,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"grade: --execute refused: {sandbox.unavailable_reason()}; pass --unsafe-execute to run the "
               "students' code without a sandbox", file=sys.stderr)
         return 2
+    from course_utils.grading import policy as policies
+
+    policy = policies.load(args.policy) if args.policy else policies.Policy()
     questions = [q.strip() for q in args.questions.split(",") if q.strip()]
     if args.assignment:
         try:
@@ -323,15 +348,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = sandbox.in_slots(lambda submission, slot: read_submission(
         submission, execute, limits, int(args.max_mb * 2**20), not args.unsafe_execute, slot),
         submissions, args.jobs if execute else 1)
-    rows = grade(results, questions or None, args.strict_ids)
-    write_csv(rows, args.out)
+    rows = grade(results, questions or None, args.strict_ids, policy)
     out = Path(args.out)
+    from course_utils.grading import review
+
+    review_path = Path(args.review) if args.review else out.with_name(f"{out.stem}_review.csv")
+    scores = review.load(review_path)
+    rows = review.apply(rows, scores) if args.review else rows
+    review.write(rows, review_path, scores)
+    due = late.parse_time(args.due, "--due") if args.due else policy.due
+    if due is not None:
+        times_file = args.submission_times or policy.submissions
+        flagged = {s.student for s in submissions if (late.canvas_student(s.path.name) or ("", False))[1]}
+        rows = late.apply(rows, due, late.read_times(times_file) if times_file else {}, flagged,
+                          policy.late_penalty_per_day, policy.max_late_penalty)
+    write_csv(rows, args.out, COLUMNS + (late.COLUMNS if due is not None else ()))
     columns, wide = wide_rows(rows)
     write_csv(wide, args.wide or out.with_name(f"{out.stem}_wide{out.suffix or '.csv'}"), columns)
     if args.report:
         from course_utils.grading import report
 
         report.write_report(rows, args.report)
+    if args.feedback_dir:
+        from course_utils.grading import feedback
+
+        feedback.write(rows, args.feedback_dir)
+    roster, kind = args.roster or policy.roster, args.lms or policy.lms
+    if bool(roster) != bool(kind):
+        parser.error("--roster and --lms go together (or [lms] roster and kind in the policy)")
+    if roster:
+        from course_utils.grading import lms
+
+        target = args.lms_out or out.with_name(f"{out.stem}_{kind}.csv")
+        title = args.assignment_title or policy.assignment
+        hits, misses = lms.export_graded(rows, results, roster, kind, target, title,
+                                         policy.assignment_id if args.assignment_id < 0 else args.assignment_id)
+        print(f"grade: {kind} import file {target}: {hits} matched, {misses} submissions without a roster entry")
     students = len({r.submission.student for r in results})
     problems = sum(r.status not in ("ok",) for r in results)
     print(f"graded {students} students, {len(results)} files ({problems} with a problem status) -> {args.out}")

@@ -33,7 +33,7 @@ def band(row: dict[str, str]) -> str:
     if row["status"] in ("missing", "not_attempted") or not row["max_points"]:
         return "미응답"
     points = float(row["points"] or 0)
-    return "정답" if points >= 1 else "부분 점수" if points > 0 else "오답"
+    return "정답" if points >= float(row["max_points"]) else "부분 점수" if points > 0 else "오답"
 
 
 def _e(text: object) -> str:
@@ -90,7 +90,8 @@ def render(rows: Sequence[dict[str, str]]) -> str:
     mean = sum(float(r["points"]) for r in totals) / max(len(totals), 1)
     top = float(totals[0]["max_points"]) if totals else 0.0
     wrong = Counter((r["question"], r["answer"]) for r in question_rows if r["status"] not in ("missing", "extra",
-                    "not_attempted", "needs_review") and r["max_points"] and float(r["points"] or 0) < 1)
+                    "not_attempted", "needs_review", "reviewed") and r["max_points"]
+                    and float(r["points"] or 0) < float(r["max_points"]))
     feedback = {(r["question"], r["answer"]): r["feedback"] for r in question_rows}
     wrong_body = [(qid, answer, n, feedback[qid, answer])
                   for qid in counted for (q, answer), n in sorted(wrong.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,9 @@ from typing import Any
 from course_utils.exercises import variants
 from course_utils.exercises.catalog import QUESTIONS, Question
 from course_utils.exercises.engine import fingerprint, is_placeholder
+from course_utils.grading.policy import Policy
+
+DEFAULT_POLICY = Policy()  # today's grading: 1 point per judged question, written answers not counted
 
 COLUMNS = ("student", "question", "kind", "status", "verdict", "points", "max_points", "answer", "answered_at",
            "file", "detail", "feedback")
@@ -34,6 +38,7 @@ QUESTION_STATUSES = {
     "no_student_id": "a variant question answered without STUDENT_ID (default variant; --strict-ids: the folder's)",
     "extra": "a question outside the assignment's question list: shown, never counted in the maximum",
     "unknown_question": "a record with an id the course does not define",
+    "reviewed": "a written answer scored by hand (grade --review review.csv)",
 }
 FILE_ROW = "(file)"
 TOTAL_ROW = "TOTAL"
@@ -78,6 +83,9 @@ def _rebuilt(question_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     return context, {k: fingerprint(v) for k, v in (context or {}).items()}
 
 
+_JUDGED: dict[str, tuple[Any, str, float]] = {}  # judge() results by (question, answer, variant, context)
+
+
 def rejudge(question: Question, record: dict[str, Any], student: str | None) -> tuple[str, float, str, str]:
     """(verdict, score, feedback, note) of a record, judged again for `student`'s variant."""
     claimed, answer = str(record.get("verdict", "")), record.get("answer")
@@ -89,23 +97,27 @@ def rejudge(question: Question, record: dict[str, Any], student: str | None) -> 
         note = f"written answer: never judged automatically (the notebook said {claimed})" if claimed not in (
             "recorded", "invalid") else ""
         return str(verdict), 0.0, feedback, note
-    context, note = {}, ""
+    context, note, context_key = {}, "", {}
     if question.context:
         recorded = record.get("context") if isinstance(record.get("context"), dict) else {}
         rebuilt, prints = _rebuilt(question.id)
         if rebuilt is not None and all(recorded.get(k) == v for k, v in prints.items()):
-            context, note = rebuilt, "re-checked with the seeded inputs rebuilt"
+            context, note, context_key = rebuilt, "re-checked with the seeded inputs rebuilt", prints
         elif all(k in recorded and not isinstance(recorded[k], dict) for k in question.context):
             context = {k: v for k, v in recorded.items() if k in (*question.context, *question.optional_context)}
-            note = "measured value taken from the record as is"
+            note, context_key = "measured value taken from the record as is", context
         else:
             return claimed, 1.0 if claimed == "correct" else 0.0, str(record.get("feedback", "")), \
                 "run-dependent: verdict taken from the record as is"
-    try:
-        verdict, feedback, score = question.judge(answer, context, student)
-    except Exception as err:  # noqa: BLE001 - a damaged record must not stop the grading run
-        return "invalid", 0.0, "", f"cannot judge the recorded answer ({type(err).__name__})"
-    if str(verdict) != claimed and claimed:
+    key = json.dumps([question.id, answer, question.params(student) if question.draw else None, context_key],
+                     sort_keys=True, default=repr)  # a class gives the same answers often: judge each once
+    if key not in _JUDGED:
+        try:
+            _JUDGED[key] = question.judge(answer, context, student)
+        except Exception as err:  # noqa: BLE001 - a damaged record must not stop the grading run
+            return "invalid", 0.0, "", f"cannot judge the recorded answer ({type(err).__name__})"
+    verdict, feedback, score = _JUDGED[key]
+    if str(verdict) != claimed and claimed and claimed != "submitted":  # "submitted": the assignment edition
         note = "; ".join(filter(None, [note, f"verdict recomputed from the answer (notebook said {claimed})"]))
     return str(verdict), score, feedback, note
 
@@ -117,13 +129,32 @@ def _latest(found: list[tuple[Any, dict]]) -> tuple[Any, dict]:
                                      fr[1].get("_output", 0)))
 
 
+def _attempt(question: Question, record: dict[str, Any], student: str | None, policy: Policy
+             ) -> tuple[dict[str, Any], int | None, str]:
+    """(the record with the answer that counts under the policy's attempt rule, its attempt number, a note)."""
+    tried = [a for a in record.get("attempts") or [] if isinstance(a, dict) and "answer" in a]
+    if not tried or is_placeholder(record.get("answer")):
+        return record, None, ""
+    tried = tried[: policy.max_attempts] if policy.max_attempts else tried
+    index = 0 if policy.count == "first" else len(tried) - 1
+    if policy.count == "best" and question.checkable:
+        scores = [rejudge(question, {**record, "answer": a["answer"]}, student)[1] for a in tried]
+        index = scores.index(max(scores))
+    if policy.count == "last" and len(tried) == len(record["attempts"]) and not policy.attempt_penalty:
+        return record, len(tried), ""
+    note = f"attempt {index + 1} of {len(tried)} counted ({policy.count})"
+    return {**record, "answer": tried[index]["answer"]}, index + 1, note
+
+
 def question_row(student: str, question_id: str, found: list[tuple[Any, dict]], counted: bool,
-                 strict_ids: bool = False) -> dict[str, str]:
-    """The row of one (student, question) from the records found in that student's files (`strict_ids`: a record
-    without a STUDENT_ID is judged against the folder's variant, else against the default one)."""
+                 strict_ids: bool = False, policy: Policy = DEFAULT_POLICY) -> dict[str, str]:
+    """The row of one (student, question) from the records found in that student's files (`strict_ids`, or the
+    policy's ``without_id = "folder"``: a record without a STUDENT_ID is judged against the folder's variant, else
+    against the default one); points and attempts follow `policy`."""
     question = QUESTIONS.get(question_id)
     row = {"student": student, "question": question_id, "kind": question.kind if question else ""}
-    max_points = "1" if counted and question is not None and question.checkable else ""
+    most = policy.max_points(question_id, question.checkable) if counted and question is not None else 0.0
+    max_points = fmt_points(most) if most else ""
     if not found:
         return {**row, "status": "missing", "points": "0" if max_points else "", "max_points": max_points}
     result, record = _latest(found)
@@ -141,15 +172,23 @@ def question_row(student: str, question_id: str, found: list[tuple[Any, dict]], 
     if mismatch:
         notes.append(f"STUDENT_ID in the record is {claimed_id!r}, the folder is {student!r}")
     elif no_id:
-        judged_as = student if strict_ids else None
+        folder = strict_ids or policy.without_id == "folder"
+        judged_as = student if folder else None
         notes.append("no STUDENT_ID in the record: judged against the "
-                     + ("folder's variant" if strict_ids else "default (practice) variant"))
+                     + ("folder's variant" if folder else "default (practice) variant"))
+    record, attempt, attempt_note = _attempt(question, record, judged_as, policy)
     verdict, score, feedback, note = rejudge(question, record, judged_as)
-    notes += [note] if note else []
+    if attempt and attempt > 1 and policy.attempt_penalty and question.checkable:
+        score = max(0.0, score - policy.attempt_penalty * (attempt - 1))
+        attempt_note += f"; penalty {policy.attempt_penalty:g} per attempt after the first"
+    common["answer"] = answer_text(record.get("answer"))
+    if not question.checkable and isinstance(record.get("answer"), str):
+        common["answer_full"] = record["answer"]  # for review.csv (the CSV cell is cut at ANSWER_CHARS)
+    notes += [n.strip("; ") for n in (attempt_note, note) if n]
     status = ("extra" if not counted else "id_mismatch" if mismatch else "duplicate" if len(files) > 1
               else "not_attempted" if verdict == "not_attempted" else "needs_review" if verdict == "recorded"
               else "no_student_id" if no_id else "graded")
-    points = fmt_points(score) if question.checkable else ""
+    points = fmt_points(score * (most or 1.0)) if question.checkable else ""
     return {**row, **common, "status": status, "verdict": verdict, "points": points, "max_points": max_points,
             "detail": "; ".join(notes), "feedback": feedback}
 
@@ -186,8 +225,8 @@ def assignment_ids(results: Sequence[Any]) -> set[str]:
     return {qid for qid, n in counts.items() if 2 * n >= len(readable)}
 
 
-def grade(results: Iterable[Any], questions: Sequence[str] | None = None, strict_ids: bool = False
-          ) -> list[dict[str, str]]:
+def grade(results: Iterable[Any], questions: Sequence[str] | None = None, strict_ids: bool = False,
+          policy: Policy = DEFAULT_POLICY) -> list[dict[str, str]]:
     """CSV rows for all students: file rows, question rows (in registry order), then a TOTAL row each."""
     results = sorted(results, key=lambda r: (r.submission.student, r.submission.name))
     expected = set(questions) if questions else assignment_ids(results)
@@ -198,10 +237,11 @@ def grade(results: Iterable[Any], questions: Sequence[str] | None = None, strict
                   "detail": r.detail} for r in mine]
         ids = expected | {rec["question"] for r in mine for rec in r.records}
         question_rows = [question_row(student, qid, [(r, rec) for r in mine for rec in r.records
-                                                     if rec["question"] == qid], qid in expected, strict_ids)
+                                                     if rec["question"] == qid], qid in expected, strict_ids, policy)
                          for qid in sorted(ids, key=order)]
         rows += question_rows + [total_row(student, question_rows)]
-    return [{column: row.get(column, "") for column in COLUMNS} for row in rows]
+    return [{column: row.get(column, "") for column in COLUMNS} | ({"answer_full": row["answer_full"]}
+                                                                  if "answer_full" in row else {}) for row in rows]
 
 
 def wide_rows(rows: Sequence[dict[str, str]]) -> tuple[list[str], list[dict[str, str]]]:
@@ -213,10 +253,12 @@ def wide_rows(rows: Sequence[dict[str, str]]) -> tuple[list[str], list[dict[str,
         if r["question"] in counted:
             line[r["question"]] = r["points"]
         elif r["question"] == TOTAL_ROW:
+            line |= {key: r[key] for key in ("late", "minutes_late", "raw_points") if key in r}
             line |= {"total": r["points"], "max_points": r["max_points"],
                      "needs_review": str(sum(x["student"] == r["student"] and x["status"] == "needs_review"
                                              for x in rows))}
-    return ["student", *counted, "total", "max_points", "needs_review"], list(table.values())
+    late = [key for key in ("late", "minutes_late", "raw_points") if any(key in r for r in rows)]
+    return ["student", *counted, "total", "max_points", "needs_review", *late], list(table.values())
 
 
 def write_csv(rows: Sequence[dict[str, str]], out: str | Path, columns: Sequence[str] = COLUMNS) -> Path:

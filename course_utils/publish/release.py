@@ -55,15 +55,21 @@ def practice_edition(nb: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(without(nb, DROPPED["practice"]))
 
 
-def assignment_edition(nb: dict[str, Any]) -> dict[str, Any]:
+def student_cell(verdicts: bool = False, max_attempts: int | None = None) -> str:
+    """The STUDENT_ID cell, with the grading policy's feedback settings (``[feedback]`` of grading.toml)."""
+    extra = (", verdicts=True" if verdicts else "") + (f", max_attempts={max_attempts}" if max_attempts else "")
+    return STUDENT_CELL.replace("start_assignment(STUDENT_ID)", f"start_assignment(STUDENT_ID{extra})")
+
+
+def assignment_edition(nb: dict[str, Any], cell: str = STUDENT_CELL) -> dict[str, Any]:
     """The assignment edition of a notebook: without solution cells and instructor notes, with the STUDENT_ID cell
-    after the title."""
+    (`cell`) after the title."""
     out = copy.deepcopy(without(nb, DROPPED["assignment"]))
     # after the setup cell (Colab installs course_utils there), else after the title
     titled = bool(out["cells"]) and out["cells"][0].get("cell_type") == "markdown"
     at = next((i + 1 for i, c in enumerate(out["cells"]) if c.get("cell_type") == "code"
                and "[colab-setup]" in cell_source(c)), 1 if titled else 0)
-    out["cells"][at:at] = [_cell("markdown", NOTE, 0), _cell("code", STUDENT_CELL, 1)]
+    out["cells"][at:at] = [_cell("markdown", NOTE, 0), _cell("code", cell, 1)]
     out.setdefault("metadata", {})["peft_course"] = {"edition": "assignment"}
     return out
 
@@ -166,7 +172,7 @@ def solution_only_names(nb: dict[str, Any], name: str) -> list[str]:
             for i, c in code if SOLUTION not in tags(c) and _names(cell_source(c))[1] & only]
 
 
-def release(source: Path, out: Path) -> list[str]:
+def release(source: Path, out: Path, cell: str = STUDENT_CELL) -> list[str]:
     """Write both editions of every notebook in `source` under `out`; return the leaks found (empty when clean)."""
     paths = sorted(source.glob("[0-9][0-9]_*.ipynb"))
     if not paths:
@@ -179,7 +185,7 @@ def release(source: Path, out: Path) -> list[str]:
         nb = json.loads(path.read_text(encoding="utf-8"))
         write_notebook(practice_edition(nb), out / "practice" / path.name)
         problems += solution_only_names(nb, path.name) + leaks(nb, path.name)  # cells named by their source index
-        write_notebook(assignment_edition(nb), out / "assignment" / path.name)
+        write_notebook(assignment_edition(nb, cell), out / "assignment" / path.name)
     return problems
 
 
@@ -188,9 +194,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = CommandParser(prog="python -m course_utils release", description=__doc__.split("\n")[0])
     parser.add_argument("--source", default="notebooks", help="the source notebooks (default: notebooks)")
     parser.add_argument("--out", default="release", help="where the editions go (default: release)")
+    parser.add_argument("--policy", default="", help="grading.toml: its [feedback] (verdicts, max_attempts) goes "
+                        "into the assignment's STUDENT_ID cell")
     args = parser.parse_args(argv)
+    cell = STUDENT_CELL
+    if args.policy:
+        from course_utils.grading.policy import load
+
+        rules = load(args.policy)
+        cell = student_cell(rules.verdicts, rules.max_attempts)
     try:
-        problems = release(Path(args.source), Path(args.out))
+        problems = release(Path(args.source), Path(args.out), cell)
     except FileNotFoundError as err:
         parser.error(str(err))
     for problem in problems:
