@@ -19,6 +19,7 @@ from _timing import interleaved_medians  # benchmarks/ is on sys.path when a scr
 
 from course_utils.runtime import bnb_cpu, models
 from course_utils.runtime.env import offline_model_path
+from course_utils.runtime.quiet import silence_library_noise
 
 
 def load(portable: bool):
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args(argv)
+    silence_library_noise()
     if not bnb_cpu.packed_path_available():
         print("this CPU has no AVX512-BF16: bitsandbytes has only the portable path here, nothing to compare")
         return 0
