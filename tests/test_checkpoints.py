@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import html
 import json
 import re
 import subprocess
@@ -141,6 +142,10 @@ def test_written_answers_are_recorded_not_judged(shown):
     assert q.check(42) == "invalid"
     q.solution()
     assert "모범 답안" in shown[-1]["text/plain"] and q.explanation in shown[-1]["text/plain"]
+    # a notebook front end shows the HTML: the answer is folded until the student opens it
+    folded = shown[-1]["text/html"]
+    assert folded.startswith("<details><summary>") and "</summary>" in folded and "<details open" not in folded
+    assert html.escape(q.explanation) in folded.split("</summary>", 1)[1]
 
 
 def test_check_displays_a_json_record_with_id_answer_verdict_and_timestamp(shown):

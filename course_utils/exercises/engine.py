@@ -30,6 +30,7 @@ objects' ``expected()``, ``known_wrong()`` and ``solution_text()`` refuse in tha
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -262,7 +263,10 @@ class Question:
             _emit({"text/plain": f"🔒 [{self.id}] {WITHHELD}", "text/markdown": f"🔒 **[{self.id}]** {WITHHELD}"})
             return
         text = self.solution_text(**context)
-        _emit({"text/plain": f"📖 [{self.id}] 모범 답안: {text}",
+        # folded until clicked: a saved or exported notebook does not show the answer to whoever reads it first
+        folded = (f"<details><summary>📖 [{self.id}] 모범 답안 보기 (먼저 스스로 풀어 보세요)</summary>"
+                  f"<p>{html.escape(text)}</p></details>")
+        _emit({"text/plain": f"📖 [{self.id}] 모범 답안: {text}", "text/html": folded,
                "text/markdown": f"📖 **[{self.id}] 모범 답안:** {text}"})
 
     def _format_expected(self, value: Any) -> str:
