@@ -57,7 +57,8 @@ test-lowest: $(LOWEST_VENV)/.installed
 test-python:
 	@test -n "$(filter-out python3,$(PYTHON))" || { echo "error: give another interpreter, e.g. make test-python PYTHON=python3.13"; exit 2; }
 	grep -v '^torch==' .ci/constraints.txt > .ci/constraints-any-python.txt
-	$(MAKE) test VENV=.venv-$(notdir $(PYTHON)) CONSTRAINTS=.ci/constraints-any-python.txt PYTHON=$(PYTHON)
+	COURSE_CONSTRAINTS=.ci/constraints-any-python.txt $(MAKE) test VENV=.venv-$(notdir $(PYTHON)) \
+		CONSTRAINTS=.ci/constraints-any-python.txt PYTHON=$(PYTHON)
 
 unit: $(STAMP)
 	$(OFFLINE) $(PY) -m pytest tests

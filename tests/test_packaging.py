@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import yaml
@@ -73,5 +73,11 @@ def test_the_lowest_constraints_pin_exactly_the_lower_bounds():
 
 
 def test_installed_versions_are_the_pinned_ones():
+    direct = set(_pyproject_requirements())
     for name, pinned in _constraints().items():
-        assert version(name) == pinned, f"{name}: installed {version(name)}, constraints say {pinned}"
+        try:
+            installed = version(name)
+        except PackageNotFoundError:  # a pin for another Python only (overrides: jupyter_server needs it below 3.12)
+            assert name not in direct, f"{name} is a dependency of the course but is not installed"
+            continue
+        assert installed == pinned, f"{name}: installed {installed}, constraints say {pinned}"
