@@ -17,7 +17,7 @@ LOWEST_PY := $(LOWEST_VENV)/bin/python
 REPO ?=
 
 .PHONY: venv run test test-lowest test-python unit notebooks lab figs bench strip colab bundle gpu-check experiments slides demo \
-	stored-runs release clean
+	stored-runs release tiny-llm clean
 
 venv: $(STAMP)
 
@@ -124,6 +124,12 @@ demo: $(STAMP)
 # cell, per-student numbers); fails naming the cell when an answer would show in the assignment edition.
 release: $(STAMP)
 	$(PY) -m course_utils release --source notebooks --out release
+
+# make tiny-llm: rebuild notebook 06's offline base model (course_utils/llm/ko_tiny_llama/, committed, about 4 MB) from
+# data/ko_corpus.txt: tokenizer + 4-layer LLaMA pretrained on the CPU (1-2 minutes). Its model card is README.md there.
+tiny-llm: $(STAMP)
+	OMP_NUM_THREADS=2 $(PY) data/build_ko_instructions.py
+	OMP_NUM_THREADS=2 $(PY) -m course_utils.llm.build_base
 
 clean:
 	rm -rf build dist release

@@ -1,0 +1,67 @@
+"""Instruction tuning with trl's SFTTrainer: prompt-completion rows, loss on the completion only, one progress bar."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedModel, PrinterCallback
+
+from course_utils.llm.prompts import to_prompt_completion
+from course_utils.runtime.training import StepProgress
+
+
+def mixed_precision(device: str) -> dict[str, bool]:
+    """bf16 on GPUs that compute in it (compute capability 8+: A100, L4, H100), fp16 on older ones (T4), none on CPU.
+
+    ``torch.cuda.is_bf16_supported()`` says True on a T4 (emulation counts), so the capability is asked instead.
+    """
+    if not device.startswith("cuda"):
+        return {"bf16": False, "fp16": False}
+    return {"bf16": True, "fp16": False} if torch.cuda.get_device_capability()[0] >= 8 else {"bf16": False, "fp16": True}
+
+
+def sft_dataset(rows: Sequence[Mapping]) -> Dataset:
+    """trl's prompt-completion dataset; every row is checked first (a bad row is an error naming its field)."""
+    if isinstance(rows, (str, Mapping)):
+        raise TypeError(f"rows must be a list of rows, not a single {type(rows).__name__}")
+    return Dataset.from_list([to_prompt_completion(row) for row in rows])
+
+
+def keep_adapter_fp32(model: PreTrainedModel) -> int:
+    """trl (>= 0.26) casts a 4-bit model's trainable weights to bf16; fp16 training on a T4 then fails and a CPU
+    computes in fp32 anyway. Put them back in fp32 (peft's advice); returns how many tensors were cast."""
+    cast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+            cast += 1
+    return cast
+
+
+def build_sft_trainer(model: PreTrainedModel, tokenizer, train_rows: Sequence[Mapping], *, learning_rate: float,
+                      max_steps: int, batch_size: int, max_length: int, seed: int = 42, warmup_steps: int = 0,
+                      gradient_checkpointing: bool = False, output_dir: str | None = None, callbacks=()):
+    """trl's SFTTrainer on an already LoRA-wrapped model: completion-only loss, no packing, no logs, one bar."""
+    from trl import SFTConfig, SFTTrainer
+
+    device = next(model.parameters()).device.type
+    args = SFTConfig(
+        output_dir=output_dir or tempfile.mkdtemp(prefix="course-sft-"),
+        learning_rate=learning_rate, max_steps=max_steps, per_device_train_batch_size=batch_size,
+        warmup_steps=warmup_steps, lr_scheduler_type="linear", seed=seed, data_seed=seed,
+        max_length=max_length,                # 옛 이름 max_seq_length는 삭제
+        completion_only_loss=True,            # 프롬프트 토큰은 손실에서 빠집니다
+        packing=False,                        # T4에는 FlashAttention이 없습니다
+        gradient_checkpointing=gradient_checkpointing,
+        save_strategy="no", logging_strategy="no", report_to=[], disable_tqdm=True,
+        use_cpu=device == "cpu", dataloader_num_workers=0,
+        **mixed_precision(device),
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=sft_dataset(train_rows), processing_class=tokenizer,
+                         callbacks=[StepProgress("SFT 학습"), *callbacks])
+    trainer.remove_callback(PrinterCallback)
+    keep_adapter_fp32(trainer.model)
+    return trainer
