@@ -43,7 +43,19 @@ def load_causal_lm(model_id: str, four_bit: bool = True, device: str = "cpu",
     model = AutoModelForCausalLM.from_pretrained(model_id, dtype=compute_dtype, device_map=device_map, **kwargs)
     if four_bit:
         if not quantized_modules(model):
-            raise ValueError(f"model {model_id!r} has no nn.Linear layers to quantize to 4-bit")
+            raise ValueError(f"transformers quantized no layer of {type(model).__name__} to 4-bit: it converts only "
+                             "layers whose type is exactly nn.Linear or Conv1D (Falcon's FalconLinear, for one, stays "
+                             "as it is); train it with four_bit=False (LoRA), or pick another model")
         use_portable_path(model)
     model.generation_config.pad_token_id = model.generation_config.pad_token_id or model.config.eos_token_id
+    return model
+
+
+def shape_only(model_id: str) -> PreTrainedModel:
+    """The causal LM built from its config alone on the meta device: shapes, no weights, no memory (for counting)."""
+    from transformers import AutoConfig
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_id))
+    model.tie_weights()  # as from_pretrained does
     return model

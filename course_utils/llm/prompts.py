@@ -33,7 +33,7 @@ def check_row(row: Mapping, where: str = "row", need_output: bool = True) -> Non
 def format_prompt(row: Mapping) -> str:
     """The prompt text the model sees: the template filled with the row's instruction (and input, if any)."""
     check_row(row, need_output=False)
-    if row.get("input", "").strip():
+    if (row.get("input") or "").strip():
         return TEMPLATE.format(instruction=row["instruction"].strip(), input=row["input"].strip())
     return TEMPLATE_NO_INPUT.format(instruction=row["instruction"].strip())
 
@@ -56,3 +56,34 @@ def mask_prompt(row: Mapping, tokenizer, max_length: int) -> dict[str, list[int]
     input_ids = prompt_ids + answer_ids
     labels = [-100] * len(prompt_ids) + answer_ids                   # 프롬프트는 -100: 손실에서 빠짐
     return {"input_ids": input_ids, "labels": labels}
+
+
+def token_table(row: Mapping, tokenizer, max_length: int = 256):
+    """One example as a table: each token, its label (-100 on the prompt) and whether the loss counts it."""
+    import pandas as pd
+
+    example = mask_prompt(row, tokenizer, max_length)
+    tokens = tokenizer.convert_ids_to_tokens(example["input_ids"])
+    return pd.DataFrame({"토큰": [t.replace("\n", "⏎") for t in tokens], "레이블": example["labels"],
+                         "손실에 포함": [label != -100 for label in example["labels"]]})
+
+
+def loss_with_and_without_mask(model, tokenizer, rows, max_length: int = 256) -> dict[str, float]:
+    """The same batch scored two ways: mean loss over answer tokens only (masked) and over every token (unmasked),
+    plus the share of tokens that are answer tokens."""
+    import torch
+
+    examples = [mask_prompt(row, tokenizer, max_length) for row in rows]
+    masked_sum, full_sum, n_answer, n_all = 0.0, 0.0, 0, 0
+    model.eval()
+    with torch.no_grad():
+        for ex in examples:
+            ids = torch.tensor([ex["input_ids"]], device=model.device)
+            labels = torch.tensor([ex["labels"]], device=model.device)
+            logits = model(input_ids=ids).logits[0, :-1].float()
+            per_token = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")
+            answer = labels[0, 1:] != -100
+            masked_sum += per_token[answer].sum().item()
+            full_sum += per_token.sum().item()
+            n_answer, n_all = n_answer + int(answer.sum()), n_all + per_token.numel()
+    return {"masked_loss": masked_sum / n_answer, "unmasked_loss": full_sum / n_all, "answer_share": n_answer / n_all}

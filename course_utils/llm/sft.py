@@ -10,17 +10,17 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PrinterCallback
 
 from course_utils.llm.prompts import to_prompt_completion
+from course_utils.runtime.data import quiet_datasets
+from course_utils.runtime.env import gpu_computes_bf16
 from course_utils.runtime.training import StepProgress
 
 
 def mixed_precision(device: str) -> dict[str, bool]:
-    """bf16 on GPUs that compute in it (compute capability 8+: A100, L4, H100), fp16 on older ones (T4), none on CPU.
-
-    ``torch.cuda.is_bf16_supported()`` says True on a T4 (emulation counts), so the capability is asked instead.
-    """
+    """bf16 on GPUs that compute in it (A100, L4, H100), fp16 on older ones (T4), neither on CPU. trl turns bf16 on
+    when fp16 is unset, so both are always given."""
     if not device.startswith("cuda"):
         return {"bf16": False, "fp16": False}
-    return {"bf16": True, "fp16": False} if torch.cuda.get_device_capability()[0] >= 8 else {"bf16": False, "fp16": True}
+    return {"bf16": True, "fp16": False} if gpu_computes_bf16() else {"bf16": False, "fp16": True}
 
 
 def sft_dataset(rows: Sequence[Mapping]) -> Dataset:
@@ -60,8 +60,19 @@ def build_sft_trainer(model: PreTrainedModel, tokenizer, train_rows: Sequence[Ma
         use_cpu=device == "cpu", dataloader_num_workers=0,
         **mixed_precision(device),
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=sft_dataset(train_rows), processing_class=tokenizer,
-                         callbacks=[StepProgress("SFT 학습"), *callbacks])
+    with quiet_datasets():                    # trl의 토큰화 단계별 진행 막대는 숨깁니다
+        trainer = SFTTrainer(model=model, args=args, train_dataset=sft_dataset(train_rows),
+                             processing_class=tokenizer, callbacks=[StepProgress("SFT 학습"), *callbacks])
     trainer.remove_callback(PrinterCallback)
     keep_adapter_fp32(trainer.model)
     return trainer
+
+
+def trl_labels(example: Mapping) -> list[int]:
+    """The labels trl trains one prepared example on: its ``labels`` column (trl >= 1.x) or, in older trl (0.29),
+    ``input_ids`` with -100 where ``completion_mask`` is 0."""
+    if "labels" in example:
+        return list(example["labels"])
+    if "completion_mask" in example:
+        return [t if m else -100 for t, m in zip(example["input_ids"], example["completion_mask"])]
+    raise KeyError("the prepared example has neither 'labels' nor 'completion_mask' (a trl version we do not know)")

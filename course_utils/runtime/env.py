@@ -164,12 +164,21 @@ def best_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def gpu_computes_bf16() -> bool:
+    """Whether the GPU computes in bf16 in hardware (compute capability 8+: A100, L4, H100; not the T4).
+
+    ``torch.cuda.is_bf16_supported()`` also counts emulation and says True on a T4, where bf16 is slow and the
+    Trainer's bf16 mode is refused; the capability is the hardware answer.
+    """
+    return torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8
+
+
 def compute_dtype(device: str) -> torch.dtype:
-    """bf16 where the GPU supports it, fp16 on other CUDA GPUs (Colab T4), fp32 on CPU."""
+    """bf16 where the GPU computes in it, fp16 on older CUDA GPUs (Colab T4), fp32 on CPU."""
     if device == "cpu":
         return torch.float32
     if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if gpu_computes_bf16() else torch.float16
     raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
 
 

@@ -25,6 +25,7 @@ from transformers import (
 )
 
 from course_utils.runtime.data import quiet_datasets
+from course_utils.runtime.env import gpu_computes_bf16
 from course_utils.runtime.io import write_json
 from course_utils.runtime.models import tokenize
 
@@ -132,7 +133,7 @@ def _mixed_precision(device: str) -> dict[str, bool]:
     """Trainer flags: bf16 where supported, fp16 on other CUDA GPUs, none on CPU."""
     if not device.startswith("cuda"):
         return {}
-    return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+    return {"bf16": True} if gpu_computes_bf16() else {"fp16": True}
 
 
 def build_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, train_dataset, eval_dataset, *,
