@@ -61,9 +61,9 @@ TEMPLATE = """{%- extends 'reveal/index.html.j2' -%}
 {%- if resources.slide_text %}
 <style type="text/css">
 /* slide text: few words, big enough for a lecture hall; a figure fits under six bullets */
-.reveal .slides section { font-size: 30px; }
+.reveal .slides section, .reveal .slides section .jp-RenderedHTMLCommon { font-size: 28px; }
 .reveal .slides section li { margin: 0.2em 0; }
-.reveal .slides section img { max-height: 400px; max-width: 100%; width: auto; margin: 8px auto; display: block; }
+.reveal .slides section img { max-height: 380px; max-width: 100%; width: auto; margin: 8px auto; display: block; }
 .reveal .slides section h1 { margin-top: 200px; }
 .reveal h1, .reveal h2, .reveal h3 { text-transform: none !important; }  /* the theme's capitals turn LoRA into LORA */
 .reveal .slides section pre, .reveal .slides section pre code { font-size: 22px !important; }
