@@ -15,6 +15,10 @@ Tags (``cell.metadata.tags``):
   how the text changed between editions). Students never get it: the practice and assignment editions and the
   slides drop it, and tests keep course plumbing out of every other markdown cell. Its text starts with
   :data:`INSTRUCTOR_HEADING` so the source notebook shows whom it is for.
+- ``slide``: slide text, a short markdown cell written for the lecture slides (see ``publish/slide_text.py``), placed
+  right after its section's header. `make slides` shows these cells instead of the section's prose; the practice
+  and assignment editions drop them (students read the prose), and in the source notebook they carry
+  ``"jupyter": {"source_hidden": true}`` so JupyterLab shows them collapsed.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 CORE, DEEP, SOLUTION, VERIFY, KEEP_OUTPUT = "core", "deep", "solution", "verify", "keep_output"
-INSTRUCTOR = "instructor"
+INSTRUCTOR, SLIDE = "instructor", "slide"
 INSTRUCTOR_HEADING = "**강사용 메모**"
 #: Tags whose cells students never see, per edition.
-DROPPED = {"practice": frozenset({INSTRUCTOR}), "assignment": frozenset({SOLUTION, INSTRUCTOR}),
+DROPPED = {"practice": frozenset({INSTRUCTOR, SLIDE}), "assignment": frozenset({SOLUTION, INSTRUCTOR, SLIDE}),
            "slides": frozenset({VERIFY, INSTRUCTOR})}
 BADGES = {"필수": CORE, "심화": DEEP}
 SECTION_HEAD = re.compile(r"^## (?!#)")
@@ -49,7 +53,7 @@ def tags(cell: dict[str, Any]) -> list[str]:
 
 def section_badge(cell: dict[str, Any]) -> str | None:
     """'필수' or '심화' when `cell` opens a section with a badge; '' for a section head without one; else None."""
-    if cell.get("cell_type") != "markdown":
+    if cell.get("cell_type") != "markdown" or SLIDE in tags(cell):  # a slide's title is not a section head
         return None
     lines = [line for line in cell_source(cell).splitlines() if line.strip()]
     if not lines or not SECTION_HEAD.match(lines[0]) or lines[0].strip() in UNBADGED_HEADS:

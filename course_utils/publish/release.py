@@ -1,8 +1,8 @@
 """Two editions from one source: ``python -m course_utils release [--source notebooks] [--out release]``.
 
 * ``release/practice/``: the notebooks with hints, model answers and solution cells, for self-study and Colab;
-  only the instructor notes (cells tagged ``instructor``) are dropped.
-* ``release/assignment/``: for graded use. Every cell tagged ``solution`` or ``instructor`` is dropped; a
+  only the instructor notes and the slide text (cells tagged ``instructor`` or ``slide``) are dropped.
+* ``release/assignment/``: for graded use. Every cell tagged ``solution``, ``instructor`` or ``slide`` is dropped; a
   ``STUDENT_ID = None`` cell (with a short Korean note) follows the notebook's title; the notebook's metadata says
   ``edition: assignment``. In it, ``start_assignment(STUDENT_ID)`` gives each student their own numbers and makes
   ``q.solution()`` say that solutions are withheld.
@@ -51,7 +51,7 @@ def _cell(kind: str, source: str, index: int) -> dict[str, Any]:
 
 
 def practice_edition(nb: dict[str, Any]) -> dict[str, Any]:
-    """The practice edition of a notebook: everything but the instructor notes."""
+    """The practice edition of a notebook: everything but the instructor notes and the slide text."""
     return copy.deepcopy(without(nb, DROPPED["practice"]))
 
 

@@ -1,8 +1,16 @@
 """``make slides``: one offline reveal.js deck per notebook in ``build/slides/`` (nbconvert's slides exporter).
 
-Slide types are set at build time from each notebook's structure, never stored in the notebooks: the title cell
-and every ``##`` section start a slide, every ``###`` heading a sub-slide (down arrow), other cells continue the
-current slide, the Colab setup cells and ``verify`` cells are skipped, and ``instructor`` notes are dropped.
+A notebook with slide text (markdown cells tagged ``slide``, see ``publish/slide_text.py``) gets a deck written for
+slides: the first line of its title cell, then per ``##`` section its slide cells (the first one a slide, the others
+sub-slides, one arrow down), and, when a section's slide cells show no figure, the figures its code cells drew (in an
+executed notebook; their code hidden). The notebook's prose, tables and other code never reach such a deck; a section
+without slide cells (the references) is left out. Figures the slide cells link (``../figs/NAME.png``) are copied
+beside the decks.
+
+A notebook without slide text falls back to its structure: the title cell and every ``##`` section start a slide,
+every ``###`` heading a sub-slide (down arrow), other cells continue the current slide. Slide types are set at build
+time, never stored in the notebooks; the Colab setup cells and ``verify`` cells are skipped, and ``instructor`` notes
+are dropped.
 reveal.js comes from an installed package (``sphinx-revealjs`` ships its ``dist/`` and ``plugin/`` files) and is
 copied beside the decks with the course's Korean font, so a deck opens from disk in a lecture hall without a network.
 
@@ -12,17 +20,23 @@ copied beside the decks with the course's Korean font, so a deck opens from disk
 from __future__ import annotations
 
 import base64
+import copy
+import re
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
 
 from course_utils.publish.editions import DROPPED, without
+from course_utils.publish.slide_text import figures, is_slide, notebook_problems
 from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.paths import ROOT
 
 REVEAL_DIR = "reveal.js"  # beside the decks; the decks point at it with a relative URL
+FIGS_DIR = "figs"  # beside the decks: the figures slide cells link
+IMAGE_LINK = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")
 FONT_FAMILY = "CourseNanumGothic"
 TEMPLATE_NAME = "course_slides.html.j2"
 SLIDE_LINES = 28  # lines of prose or code that fit a 1280x800 slide under its heading (18-px code, wrapped prose)
@@ -44,6 +58,17 @@ TEMPLATE = """{%- extends 'reveal/index.html.j2' -%}
 .reveal pre, .reveal .jp-CodeMirrorEditor, .reveal .highlight pre { font-size: 18px !important; line-height: 1.3; }
 .reveal .jp-InputArea-editor, .reveal .jp-OutputArea-output pre { max-height: 360px; overflow-y: auto; }
 </style>
+{%- if resources.slide_text %}
+<style type="text/css">
+/* slide text: few words, big enough for a lecture hall; a figure fits under six bullets */
+.reveal .slides section, .reveal .slides section .jp-RenderedHTMLCommon { font-size: 28px; }
+.reveal .slides section li { margin: 0.2em 0; }
+.reveal .slides section img { max-height: 380px; max-width: 100%; width: auto; margin: 8px auto; display: block; }
+.reveal .slides section h1 { margin-top: 200px; }
+.reveal h1, .reveal h2, .reveal h3 { text-transform: none !important; }  /* the theme's capitals turn LoRA into LORA */
+.reveal .slides section pre, .reveal .slides section pre code { font-size: 22px !important; }
+</style>
+{%- endif %}
 {%- endblock html_head_css -%}
 {% block footer_js %}
 <script src="{{ resources.reveal.url_prefix }}/dist/reveal.js"></script>
@@ -103,8 +128,54 @@ def slide_types(nb, budget: int = SLIDE_LINES) -> list[str]:
     return types
 
 
+def figure_only(cell):
+    """A copy of a code cell showing only the figures it drew, its code hidden; None when it drew none."""
+    if cell.cell_type != "code":
+        return None
+    outputs = [{**output, "data": {k: v for k, v in output["data"].items() if k.startswith("image/")}}
+               for output in cell.get("outputs", [])
+               if any(key.startswith("image/") for key in output.get("data", {}))]
+    if not outputs:
+        return None
+    shown = copy.deepcopy(cell)
+    shown.outputs = nbformat.from_dict(outputs)
+    shown.metadata["transient"] = {"remove_source": True}  # nbconvert's templates then leave the code out
+    return shown
+
+
+def sections(cells) -> list[list]:
+    """`cells` split at every ``##`` section head (slide cells never open a section); the first part is the intro."""
+    parts: list[list] = [[]]
+    for cell in cells:
+        if heading_level(cell) == 2 and not is_slide(cell):
+            parts.append([])
+        parts[-1].append(cell)
+    return parts
+
+
+def slide_text_deck(nb) -> list:
+    """The cells of a deck built from slide text: the title line, then per section its slide cells (or the figures
+    its code drew when no slide cell shows one), each with its reveal slide type."""
+    kept = nbformat.from_dict(without(nb, DROPPED["slides"])).cells
+    title = next((c.source.lstrip().split("\n", 1)[0] for c in kept if heading_level(c) == 1), None)
+    deck = [nbformat.v4.new_markdown_cell(title, metadata={"slideshow": {"slide_type": "slide"}})] if title else []
+    for part in sections(kept):
+        text = [cell for cell in part if is_slide(cell)]
+        if not text:
+            continue  # a section without slide text (the references) stays out of the deck
+        drawn = [] if any(figures(cell.source) for cell in text) else [f for f in map(figure_only, part) if f]
+        for position, cell in enumerate(text + drawn):
+            cell.metadata.pop("jupyter", None)  # slide cells are collapsed in the notebook, shown on the slide
+            cell.metadata["slideshow"] = {"slide_type": "slide" if position == 0 else "subslide"}
+        deck += text + drawn
+    return deck
+
+
 def prepare(nb):
-    """A copy of `nb` with the slide types set on every cell (the notebook on disk is not changed)."""
+    """A copy of `nb` with the slide types set on every cell (the notebook on disk is not changed): built from its
+    slide text when it has some, else from its structure."""
+    if any(is_slide(cell) for cell in nb.cells):
+        return nbformat.v4.new_notebook(cells=slide_text_deck(nb), metadata=copy.deepcopy(nb.metadata))
     deck = nbformat.from_dict(without(nb, DROPPED["slides"]))
     for cell, kind in zip(deck.cells, slide_types(deck)):
         cell.metadata["slideshow"] = {"slide_type": kind}
@@ -168,11 +239,33 @@ def exporter():
     return slides
 
 
+def link_figures(markdown: str, folder: Path, out: Path) -> str:
+    """`markdown` with every image it links from `folder` (e.g. ``../figs/x.png``) copied to out/FIGS_DIR and
+    linked there; links to files that do not exist are left as they are."""
+    def relink(match: re.Match) -> str:
+        image = (folder / match.group(2)).resolve()
+        if "://" in match.group(2) or not image.is_file():
+            return match.group(0)
+        (out / FIGS_DIR).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image, out / FIGS_DIR / image.name)
+        return f"{match.group(1)}{FIGS_DIR}/{image.name}{match.group(3)}"
+
+    return IMAGE_LINK.sub(relink, markdown)
+
+
 def build_deck(notebook: str | Path, out: Path, slides=None) -> Path:
     """Write out/<notebook stem>.slides.html for one notebook; return its path."""
     notebook = Path(notebook)
-    nb = prepare(nbformat.read(notebook, as_version=4))
-    html, _ = (slides or exporter()).from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
+    source = nbformat.read(notebook, as_version=4)
+    for problem in notebook_problems(source, notebook.name):  # the tests fail on these; a lecture still gets its deck
+        print(f"slides: too long for a slide: {problem}", file=sys.stderr)
+    nb = prepare(source)
+    text = any(is_slide(cell) for cell in source.cells)
+    for cell in nb.cells:
+        if is_slide(cell):
+            cell.source = link_figures(cell.source, notebook.parent, out)
+    resources = {"metadata": {"name": notebook.stem}, "slide_text": text}
+    html, _ = (slides or exporter()).from_notebook_node(nb, resources=resources)
     if "unpkg.com" in html or "cdnjs" in html:
         raise RuntimeError(f"{notebook.name}: the deck still references a CDN")
     path = out / f"{notebook.stem}.slides.html"
