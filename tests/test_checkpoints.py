@@ -274,7 +274,8 @@ def test_every_lecture_question_is_in_exactly_its_contracted_notebook():
 def test_fair_prompts_show_what_a_student_needs():
     """s4_q1 shows the function's signature, s4_q2 the accepted names, s5_q2 which options are only recommended."""
     assert 'quantization_mse(x, fmt="nf4", blocksize=64)' in checkpoint("s4_q1").prompt_text()
-    assert all(name in checkpoint("s4_q2").prompt_text() for name in ("이중 양자화", "페이지드 옵티마이저", "영어 이름"))
+    s4_q2 = checkpoint("s4_q2").prompt_text()
+    assert all(name in s4_q2 for name in ("이중 양자화", "페이지드 옵티마이저", "영어 이름"))
     s5_q2 = checkpoint("s5_q2")
     assert all(key in s5_q2.prompt_text() for key in sorted(s5_q2.optional)) and "필수 항목" in s5_q2.prompt_text()
 
