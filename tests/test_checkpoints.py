@@ -269,3 +269,30 @@ def test_every_lecture_question_is_in_exactly_its_contracted_notebook():
     for question_id in LECTURE_IDS:
         holders = sorted(stem for stem, ids in used.items() if question_id in ids)
         assert holders == [QUESTIONS[question_id].notebook], f"{question_id} appears in {holders}"
+
+
+def test_fair_prompts_show_what_a_student_needs():
+    """s4_q1 shows the function's signature, s4_q2 the accepted names, s5_q2 which options are only recommended."""
+    assert 'quantization_mse(x, fmt="nf4", blocksize=64)' in checkpoint("s4_q1").prompt_text()
+    s4_q2 = checkpoint("s4_q2").prompt_text()
+    assert all(name in s4_q2 for name in ("이중 양자화", "페이지드 옵티마이저", "영어 이름"))
+    s5_q2 = checkpoint("s5_q2")
+    assert all(key in s5_q2.prompt_text() for key in sorted(s5_q2.optional)) and "필수 항목" in s5_q2.prompt_text()
+
+
+@pytest.mark.parametrize("answer, verdict", [
+    (["NF4", "이중 양자화", "페이지드 옵티마이저"], "correct"),
+    (["nf4", "Double-Quantization", "paged optimizer"], "correct"),
+    (["NormalFloat4", "double_quantization", "PAGED OPTIMIZERS"], "correct"),
+    (["NF4", "이중 양자화", "그래디언트 체크포인팅"], "incorrect"),
+    (["NF4", "LoRA 드롭아웃", "paged optimizers"], "incorrect"),
+    (["NF4", "양자화"], "invalid"),
+])
+def test_s4_q2_accepts_korean_and_english_names(answer, verdict):
+    assert checkpoint("s4_q2").verify(answer) == verdict
+
+
+def test_set_question_aliases_point_at_options():
+    for question in QUESTIONS.values():
+        for alias, key in getattr(question, "aliases", {}).items():
+            assert key in question.options, f"{question.id}: alias {alias!r} points at no option ({key!r})"

@@ -255,6 +255,7 @@ def assert_points_at(root: Path, repo: str) -> None:
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert code[0].source == colab.setup_cell_source(repo), path.name
         assert "setup(" in code[1].source, path.name
+        assert code[0].metadata.get("cellView") == "form", path.name
         assert sum(colab.SETUP_MARKER in c.source for c in nb.cells) == 1
         assert sum(colab.BADGE_IMAGE in c.source for c in nb.cells) == 1
         assert nb.metadata["accelerator"] == "GPU" and nb.metadata["colab"]["gpuType"] == "T4", path.name
@@ -308,9 +309,9 @@ def test_rewrite_only_adds_two_cells_and_keeps_the_rest(checkout):
     for path in colab.notebook_paths(checkout):
         after = nbformat.read(path, as_version=4)
         old = [c for c in before[path.name].cells
-               if not (colab.BADGE_IMAGE in c.source or c.source.startswith(colab.SETUP_MARKER))]
+               if not (colab.BADGE_IMAGE in c.source or colab.is_setup_source(c.source))]
         new = [c for c in after.cells
-               if not (colab.BADGE_IMAGE in c.source or c.source.startswith(colab.SETUP_MARKER))]
+               if not (colab.BADGE_IMAGE in c.source or colab.is_setup_source(c.source))]
         assert len(after.cells) == len(new) + 2, path.name
         assert new == old, path.name
 
@@ -327,7 +328,7 @@ def test_setup_cell_that_moved_is_put_back_first(checkout):
     path = colab.notebook_paths(checkout)[0]
     colab.rewrite("x/y", root=checkout)
     nb = nbformat.read(path, as_version=4)
-    setup = next(i for i, c in enumerate(nb.cells) if c.source.startswith(colab.SETUP_MARKER))
+    setup = next(i for i, c in enumerate(nb.cells) if colab.is_setup_source(c.source))
     nb.cells.append(nb.cells.pop(setup))
     nb.cells[-1].source = nb.cells[-1].source.replace("x/y", "old/repo")
     nbformat.write(nb, path)
@@ -365,3 +366,25 @@ def test_every_notebook_opens_on_a_colab_gpu_runtime(path):
     metadata = nbformat.read(path, as_version=4).metadata
     assert metadata.get("accelerator") == "GPU" and metadata.get("colab", {}).get("gpuType") == "T4", \
         f"{path.name}: no Colab GPU metadata: run `make colab` (python -m course_utils colab)"
+
+
+@pytest.mark.parametrize("path", colab.notebook_paths(), ids=lambda p: p.name)
+def test_the_setup_cell_is_one_collapsed_colab_form(path):
+    """Colab shows a form cell as its #@title line (code folded); no instructor note inside or right before it."""
+    nb = nbformat.read(path, as_version=4)
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    assert setup.source.splitlines()[0] == colab.SETUP_TITLE and setup.source.splitlines()[0].startswith("#@title ")
+    assert setup.metadata.get("cellView") == "form"
+    assert "make colab" not in setup.source and "REPO=owner/name" not in setup.source
+    before = nb.cells[nb.cells.index(setup) - 1]
+    assert "강사용 메모" not in before.source, f"{path.name}: an instructor note sits right before the setup cell"
+
+
+def test_rewrite_adds_the_form_view_to_an_old_setup_cell():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"),
+                                         nbformat.v4.new_code_cell("# [colab-setup] old\nprint(1)")])
+    assert colab.apply_colab_cells(nb, "x/y", "00_x.ipynb")
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    assert setup.source == colab.setup_cell_source("x/y") and setup.metadata["cellView"] == "form"
+    assert sum(c.cell_type == "code" for c in nb.cells) == 1
+    assert not colab.apply_colab_cells(nb, "x/y", "00_x.ipynb")  # idempotent

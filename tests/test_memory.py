@@ -186,6 +186,15 @@ def test_gpu_fits_fail_if_gb_and_gib_are_mixed():
     assert memory.gib(total) == total / 2**30 and memory.gb(total) == total / 10**9
     assert memory.gb(total) > 48 > memory.GPU_GIB["A6000"] > memory.gib(total)  # mixing units flips the answer
     assert memory.GPU_GIB["T4"] == 15.0 and memory.GIB == 2**30 and memory.GB == 10**9
+
+
+
+def test_gpu_sizes_are_what_nvidia_smi_reports():
+    """One table, in MiB as nvidia-smi prints the total; GiB derived from it (no flat "24 GiB")."""
+    assert memory.GPU_MIB == {"T4": 15_360, "A10G": 23_028, "L4": 23_034, "A100-40G": 40_960, "A6000": 49_140,
+                              "A100-80G": 81_920, "H100-80G": 81_559}
+    assert memory.GPU_GIB == {name: mib / 1024 for name, mib in memory.GPU_MIB.items()}
+    assert round(memory.GPU_GIB["A10G"], 2) == 22.49 and round(memory.GPU_GIB["L4"], 2) == 22.49
     with pytest.raises(ValueError, match="nbytes must be >= 0"):
         memory.gib(-1)
 

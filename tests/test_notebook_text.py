@@ -275,3 +275,52 @@ def test_references_list_exists_and_is_korean_headed():
     text = REFERENCES.read_text(encoding="utf-8")
     assert text.startswith("# 참고문헌")
     assert len(re.findall(r"(?m)^- ", text)) >= 10
+
+
+# ------------------------------------------------------------------------------------------------
+# The 필수 path of the whole course, and the errata: one table per notebook, marks that point into it
+# ------------------------------------------------------------------------------------------------
+
+CORE_PATH_MINUTES = 240  # the 필수 path of all notebooks together: at most four hours
+ERRATA_HEADER = re.compile(r"^\|\s*#\s*\|\s*강의 노트\s*\|\s*바른 내용\s*\|\s*근거\s*\|\s*$", re.MULTILINE)
+ERRATA_ROW = re.compile(r"^\|\s*([①-⑳])\s*\|", re.MULTILINE)
+ERRATA_MARK = re.compile(r"강의 노트 정정 ([①-⑳])")
+OLD_ERRATA_BOX = re.compile(r"\*\*정오표 \(errata\)\*\*")
+
+
+def test_core_path_of_all_notebooks_fits_in_four_hours():
+    per_notebook = {path.name: section_minutes(_load(path))["필수"] for path in NOTEBOOKS}
+    assert sum(per_notebook.values()) <= CORE_PATH_MINUTES, \
+        f"the 필수 sections add up to {sum(per_notebook.values())} min (> {CORE_PATH_MINUTES}): {per_notebook}"
+
+
+def errata_problems(nb: dict) -> list[str]:
+    """What is wrong with a notebook's errata: several tables, marks without a row, rows without a mark, old boxes."""
+    sources = [editions.cell_source(c) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    tables = [s for s in sources if ERRATA_HEADER.search(s)]
+    problems = [f"{len(tables)} 정오표 tables (at most one)"] if len(tables) > 1 else []
+    rows = [row for table in tables for row in ERRATA_ROW.findall(table)]
+    marks = {mark for s in sources for mark in ERRATA_MARK.findall(s)}
+    problems += [f"mark {m} has no row in the 정오표 table" for m in sorted(marks - set(rows))]
+    problems += [f"row {r} is never marked in the text" for r in sorted(set(rows) - marks)]
+    problems += [f"row {r} appears twice" for r in sorted({r for r in rows if rows.count(r) > 1})]
+    problems += ["an old '**정오표 (errata)**' box: teach the correct way, mark it inline"
+                 for s in sources if OLD_ERRATA_BOX.search(s)]
+    return problems
+
+
+def test_errata_detector():
+    table = "## 정오표\n\n| # | 강의 노트 | 바른 내용 | 근거 |\n|---|---|---|---|\n| ① | a | b | c |\n| ② | d | e | f |"
+    cell = lambda text: {"cell_type": "markdown", "source": text}  # noqa: E731
+    good = {"cells": [cell("본문 (강의 노트 정정 ①) 과 (강의 노트 정정 ②)"), cell(table)]}
+    assert errata_problems(good) == []
+    assert errata_problems({"cells": [cell("(강의 노트 정정 ③)"), cell(table), cell("정정 ①, 강의 노트 정정 ②")]}) == [
+        "mark ③ has no row in the 정오표 table", "row ① is never marked in the text"]
+    assert len(errata_problems({"cells": [cell("강의 노트 정정 ① ②"), cell(table), cell(table)]})) >= 2
+    assert errata_problems({"cells": [cell("> **정오표 (errata)** — 강의 노트는 ...")]})
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_errata_are_one_table_with_inline_marks(path):
+    problems = errata_problems(_load(path))
+    assert problems == [], f"{path.name}: {problems}"

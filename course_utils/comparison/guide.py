@@ -36,7 +36,8 @@ RECOMMENDATION_LABELS = {**METHOD_LABELS, None: "(맞는 방법 없음)"}
 #: LoRA share of the model assumed when only a parameter count is given (the lecture's "0.1-0.5%": upper end).
 DEFAULT_ADAPTER_FRACTION = 0.005
 #: GPUs of the default table: an 8 GiB card plus what the common GPUs report (GiB).
-DEFAULT_GPUS = {"소형 GPU": 8.0, **GPU_GIB}
+# The guide's table shows a small card and the GPUs a student meets (Colab's T4, L4 and A100, a 48 GB workstation card).
+DEFAULT_GPUS = {"소형 GPU": 8.0, **{name: GPU_GIB[name] for name in ("T4", "L4", "A100-40G", "A6000", "A100-80G")}}
 ESTIMATE_ASSUMPTIONS = ("기본 모델 bf16, 어댑터·AdamW 상태 fp32, 4비트가 아닌 층은 fp32로 올림 "
                         "(prepare_model_for_kbit_training)")
 

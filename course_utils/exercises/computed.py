@@ -71,7 +71,7 @@ def gauss_data() -> dict[str, object]:
 
 LLAMA_PRESETS = ("llama-7b", "llama-13b", "llama-33b", "llama-65b")
 GPU_48 = "A6000"  # "48 GB" as sold: 47.99 GiB as reported
-GPU_24 = "A10G/L4"  # "24 GB"
+GPU_24 = "A10G"  # "24 GB" as sold: 22.49 GiB as reported
 
 
 def gpu_gib(gpu: str) -> float:

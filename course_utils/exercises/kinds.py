@@ -7,6 +7,7 @@ answers it knows (``_known_wrong``); ``ctx`` is the variant's numbers with the n
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,11 @@ def _norm(item: object) -> str:
     return str(item).strip().lower()
 
 
+def _loose(item: object) -> str:
+    """A name as compared where spelling may vary: lower-case, without spaces, '-' or '_' ("Double-Quantization")."""
+    return re.sub(r"[\s_-]+", "", str(item).lower())
+
+
 @dataclass(repr=False)
 class ChoiceQuestion(Question):
     """Exactly one of `options` (a string); every wrong option has its own feedback."""
@@ -133,7 +139,9 @@ class SetQuestion(Question):
     """A set of options (any order, any iterable of strings); feedback names each missing or extra option.
 
     `optional`: options that are neither required nor wrong (the feedback says so). `partial`: points per option,
-    the share of the non-optional options decided right (chosen when required, left out when wrong).
+    the share of the non-optional options decided right (chosen when required, left out when wrong). `aliases`:
+    other accepted names of an option (e.g. its Korean name) -> the option key; options and aliases are matched
+    ignoring case, spaces, '-' and '_'.
     """
 
     options: Mapping[str, str] = field(default_factory=dict)  # key -> what it means (Korean)
@@ -142,6 +150,7 @@ class SetQuestion(Question):
     wrong_examples: tuple[frozenset[str], ...] = ()
     optional: frozenset[str] = frozenset()
     partial: bool = False
+    aliases: Mapping[str, str] = field(default_factory=dict)  # another accepted name -> option key
     kind = "set"
 
     def _expected(self, ctx: Context) -> frozenset[str]:
@@ -155,14 +164,14 @@ class SetQuestion(Question):
 
     def _chosen(self, answer: object) -> set[str] | str:
         """The chosen option keys, or an error message for an answer of the wrong form."""
-        allowed = {_norm(key): key for key in self.options}
+        allowed = {_loose(name): key for name, key in self.aliases.items()} | {_loose(key): key for key in self.options}
         items = [answer] if isinstance(answer, str) else list(answer) if isinstance(answer, Iterable) else None
         if items is None or not all(isinstance(a, str) for a in items):
             return f"문자열의 리스트로 적으세요, 예: [{', '.join(map(repr, list(self.options)[:2]))}]"
-        unknown = sorted({a for a in items if _norm(a) not in allowed})
+        unknown = sorted({a for a in items if _loose(a) not in allowed})
         if unknown:
             return f"모르는 항목 {unknown}. 고를 수 있는 것: {', '.join(map(repr, self.options))}"
-        return {allowed[_norm(a)] for a in items}
+        return {allowed[_loose(a)] for a in items}
 
     def _form(self, answer: object) -> str | None:
         chosen = self._chosen(answer)

@@ -20,7 +20,9 @@ from course_utils.exercises.kinds import ChoiceQuestion, NumericQuestion, SetQue
 register(NumericQuestion(
     id="s4_q1", notebook="03_nf4_quantization", context=("data",), rebuild=gauss_data,
     prompt=("NF4 양자화는 표준 4비트 양자화 접근법과 어떻게 다른가? 정규분포 데이터를 blocksize 64로 양자화할 때 "
-            "INT4(대칭 absmax) MSE는 NF4 MSE의 몇 배인가? (소수 둘째 자리까지)"),
+            "INT4(대칭 absmax) MSE는 NF4 MSE의 몇 배인가? (소수 둘째 자리까지) 쓸 함수: "
+            "quant_study.quantization_mse(x, fmt=\"nf4\", blocksize=64) -> float — x는 양자화할 텐서(노트북의 gauss), "
+            "fmt는 \"nf4\", \"fp4\", \"int4\" 중 하나이고, 돌려주는 값은 x와 4비트 왕복값의 평균 제곱 오차입니다."),
     hint_text=('quant_study.quantization_mse(data, "int4") / quant_study.quantization_mse(data, "nf4") 입니다. '
                '분자와 분모의 순서에 주의하세요.'),
     explanation=("INT4는 [−1, 1]을 등간격으로 나누고, NF4는 16개 값을 정규분포의 등확률 분위수에 두어 값이 몰린 0 "
@@ -36,7 +38,9 @@ register(NumericQuestion(
 ))
 register(SetQuestion(
     id="s4_q2", notebook="04_qlora_training",
-    prompt="QLoRA가 효과적으로 작동하게 하는 핵심 기술적 혁신 세 가지를 고르세요 (QLoRA 논문 §3).",
+    prompt=("QLoRA가 효과적으로 작동하게 하는 핵심 기술적 혁신 세 가지, 즉 QLoRA 논문(초록, §3)이 새로 제안한 것을 "
+            "고르세요. 보기의 영어 이름이나 한국어 이름(NF4, 이중 양자화, 페이지드 옵티마이저, 그래디언트 체크포인팅, "
+            "LoRA 드롭아웃) 어느 쪽으로 적어도 됩니다 (대소문자 · 띄어쓰기 무관)."),
     hint_text="논문 §3이 QLoRA에서 새로 제안한 것만 고르세요. 보기마다 QLoRA 이전에도 쓰이던 기법인지 따져 보세요.",
     explanation=("NF4(정규분포 분위수로 만든 4비트 자료형), 이중 양자화(absmax까지 8비트로: 0.5 → 0.127비트/파라미터, "
                  "65B에서 약 3GB), 페이지드 옵티마이저(메모리가 모자랄 때 옵티마이저 상태를 CPU RAM으로). 그 위에서 "
@@ -48,8 +52,13 @@ register(SetQuestion(
              "LoRA dropout": "LoRA 가지의 입력에 드롭아웃"},
     why={"gradient checkpointing": "QLoRA 이전부터 있던 기법입니다 (QLoRA의 새 기여가 아님).",
          "LoRA dropout": "정규화 기법으로, 메모리와 무관하고 LoRA 논문부터 있었습니다."},
+    aliases={"NormalFloat4": "NF4", "4비트 NormalFloat": "NF4", "이중 양자화": "double quantization",
+             "double quant": "double quantization", "페이지드 옵티마이저": "paged optimizers",
+             "paged optimizer": "paged optimizers", "페이징 옵티마이저": "paged optimizers",
+             "그래디언트 체크포인팅": "gradient checkpointing", "LoRA 드롭아웃": "LoRA dropout"},
     answer=frozenset({"NF4", "double quantization", "paged optimizers"}),
-    wrong_examples=(frozenset({"NF4", "double quantization", "gradient checkpointing"}), frozenset({"NF4"})),
+    wrong_examples=(frozenset({"NF4", "double quantization", "gradient checkpointing"}), frozenset({"NF4"}),
+                    frozenset({"NF4", "이중 양자화", "그래디언트 체크포인팅"})),
 ))
 register(ChoiceQuestion(
     id="s4_q3", notebook="04_qlora_training",

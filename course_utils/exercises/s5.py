@@ -22,8 +22,9 @@ register(WrittenQuestion(
 register(SetQuestion(
     id="s5_q2", notebook="05_method_comparison",
     prompt="QLoRA를 구현할 때 주요 고려사항은 무엇인가? 지금 라이브러리(transformers 5, peft, bitsandbytes)에서 해야 "
-           "하는 것을 모두 고르세요. 항목마다 부분 점수를 줍니다. 권장하지만 필수는 아닌 항목은 골라도 빼도 "
-           "됩니다.",
+           "하는 것을 모두 고르세요. 채점하는 것은 빠뜨리면 오류가 나거나 조용히 다른 설정이 되는 필수 항목과 "
+           "하면 안 되는 항목이고, 항목마다 부분 점수를 줍니다. 권장 항목인 compute_dtype과 kbit_prep은 골라도 "
+           "빼도 점수가 같습니다.",
     hint_text="BitsAndBytesConfig의 기본값(fp4, 이중 양자화 없음), 분류 헤드를 4비트로 만들 때의 오류, fp16 학습 "
               "파라미터의 GradScaler 오류를 떠올리세요.",
     explanation=("NF4와 이중 양자화를 명시하고(기본값은 FP4·DQ 없음), 분류 헤드는 4비트에서 "

@@ -17,12 +17,12 @@ from course_utils.exercises.kinds import SetQuestion, WrittenQuestion
 register(SetQuestion(
     id="s7_q1", notebook="05_method_comparison",
     prompt=("특정 프로젝트에서 PEFT 방법을 선택할 때 고려해야 할 주요 요소들은 무엇인가? 그중 메모리를 계산해 "
-            "봅시다: LLaMA-7B(bf16 기본 모델, "
-            "r=64, 모든 Linear, 활성값 제외)를 24GB GPU(보고되는 용량 24 GiB) 한 장에서 학습할 때 들어가는 방법을 "
+            "봅시다: LLaMA-7B(bf16 기본 모델, r=64, 모든 Linear, 활성값 제외)를 \"24 GB\" GPU(A10G: nvidia-smi가 "
+            "보고하는 용량 23,028 MiB = 22.49 GiB) 한 장에서 학습할 때 들어가는 방법을 "
             "모두 고르세요 (\"full\", \"lora\", \"qlora\"). GiB로 비교하세요."),
     hint_text='course_utils.memory.estimate.estimate_training_memory("llama-7b", method, "bf16")["total"] / GIB '
               '를 세 방법에 '
-              '대해 구해 GPU_GIB["A10G/L4"]와 비교하세요.',
+              '대해 구해 GPU_GIB["A10G"]와 비교하세요.',
     explanation=("메모리(아래 계산), 데이터 양과 작업의 난이도, 학습 시간과 예산, 배포 방식(병합, 여러 어댑터), "
                  "라이브러리·하드웨어 지원이 주요 요소입니다. 활성값은 배치·시퀀스 길이에 따라 더해지므로 여유를 "
                  "남겨야 합니다."),

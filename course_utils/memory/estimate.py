@@ -28,9 +28,15 @@ from course_utils.runtime.units import GB, GIB, MIB
 
 BYTES_PER_ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2}
 ADAMW_STATES = 2  # exp_avg and exp_avg_sq, one of each per trained parameter
-# Memory a GPU reports (nvidia-smi total, in GiB): a "16 GB" T4 reports 15,360 MiB, a "48 GB" A6000 49,140 MiB,
-# an "80 GB" A100 81,920 MiB. "A10G/L4" is the nominal 24 GiB (not checked against nvidia-smi).
-GPU_GIB = {"T4": 15_360 / 1024, "A10G/L4": 24.0, "A6000": 49_140 / 1024, "A100-80G": 81_920 / 1024}
+# The course's one table of GPU sizes: the total memory `nvidia-smi` reports, in MiB (GPUs are sold as "16 GB",
+# "24 GB", ... but report binary units). Sources, all public nvidia-smi outputs or listings (not measured here):
+# modal-labs/modal-client PR #2797 (2025-01) lists T4 15360, A10 23028, L4 23034, A100 40GB 40960, A100 80GB 81920,
+# H100 81559 MiB; nvidia-smi printouts in NVIDIA/DCGM issue #232 (A10G 23028MiB), NVIDIA/mig-parted issue #31
+# (A100-SXM4-80GB 81920MiB) and NVIDIA/nccl issue #1264 (H100 80GB HBM3 81559MiB) agree. L4 and A100-40GB rest on
+# the modal listing alone. A6000 49,140 MiB is the commonly reported value, not re-verified for this table.
+GPU_MIB = {"T4": 15_360, "A10G": 23_028, "L4": 23_034, "A100-40G": 40_960, "A6000": 49_140, "A100-80G": 81_920,
+           "H100-80G": 81_559}
+GPU_GIB = {name: mib / 1024 for name, mib in GPU_MIB.items()}  # what a GPU reports, in GiB (2³⁰ bytes)
 # Assumed GPU memory outside PyTorch's tensors (CUDA context, allocator slack) when a guide budgets a GPU.
 CUDA_OVERHEAD_GIB = 0.5
 # The QLoRA repository's 65B run (artidoro/qlora scripts/finetune_guanaco_65b.sh): batch 4, at most 16 + 512 tokens.
@@ -367,7 +373,8 @@ def mib(nbytes: int) -> float:
 
 
 __all__ = [
-    "ADAMW_STATES", "BREAKDOWN", "BYTES_PER_ELEMENT", "CUDA_OVERHEAD_GIB", "GB", "GIB", "GPU_GIB", "MEMORY_METHODS",
+    "ADAMW_STATES", "BREAKDOWN", "BYTES_PER_ELEMENT", "CUDA_OVERHEAD_GIB", "GB", "GIB", "GPU_GIB", "GPU_MIB",
+    "MEMORY_METHODS",
     "OPTIMIZERS", "PARTS", "PART_LABELS", "QLORA_65B_BATCH", "breakdown_rows", "checkpointed_activation_bytes",
     "estimate_training_memory", "with_total", "full_finetune_bytes", "gb", "gib", "lecture_claims", "mib",
     "nf4_weight_bytes",
