@@ -66,7 +66,7 @@ def colab_gpu(monkeypatch):
     """Pretend to be a Colab GPU runtime without bf16 (a T4)."""
     monkeypatch.setattr(env, "in_colab", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (7, 5))
 
 
 def test_colab_with_hanging_hub_falls_back_to_offline_within_5_seconds(online, colab_gpu, blackhole_url, capsys):
@@ -141,10 +141,14 @@ def test_unknown_profile_names_the_allowed_ones(monkeypatch, bad):
 
 def test_compute_dtype_per_device(monkeypatch):
     assert env.compute_dtype("cpu") == torch.float32
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (8, 0))  # an A100
     assert env.compute_dtype("cuda") == torch.bfloat16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # a T4
+    # a T4 (7.5): torch.cuda.is_bf16_supported() says True there (emulation), the hardware computes fp16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (7, 5))
     assert env.compute_dtype("cuda:0") == torch.float16
+    assert not env.gpu_computes_bf16()
     with pytest.raises(ValueError, match="device"):
         env.compute_dtype("tpu")
 

@@ -236,7 +236,9 @@ def check_gpu(colab: bool) -> list[Check]:
 
     props = torch.cuda.get_device_properties(0)
     gpu = Check("GPU", "OK", f"{props.name}, {props.total_memory / GIB:.1f} GiB")
-    if torch.cuda.is_bf16_supported():
+    from course_utils.runtime.env import gpu_computes_bf16  # a T4 says bf16 is "supported" (emulated): ask the hardware
+
+    if gpu_computes_bf16():
         return [gpu, Check("bf16", "OK", "지원 (학습은 bf16)")]
     return [gpu, Check("bf16", "--", "미지원 (T4 등): fp16으로 학습")]
 
