@@ -17,7 +17,7 @@ LOWEST_PY := $(LOWEST_VENV)/bin/python
 REPO ?=
 
 .PHONY: venv run test test-lowest test-python unit notebooks lab figs bench strip colab bundle gpu-check experiments slides demo \
-	stored-runs release tiny-llm clean
+	stored-runs release tiny-llm llm-sweep clean
 
 venv: $(STAMP)
 
@@ -105,10 +105,11 @@ experiments: $(STAMP)
 
 # make stored-runs: run notebooks 00 and 04 in the offline profile and store their long training results in
 # results/notebook_runs.json (committed): the demo profile shows them, the offline profile checks itself against them.
+# Notebook 06 stores its two trained adapters in results/adapters/ (the demo profile loads them instead of training).
 # Then run 04 and 05 in the demo profile and store the LLaMA preset memory answers they show (results/preset_answers.json).
 stored-runs: $(STAMP)
 	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m course_utils stored-runs notebooks/00_peft_motivation.ipynb \
-		notebooks/04_qlora_training.ipynb
+		notebooks/04_qlora_training.ipynb notebooks/06_causal_lm_qlora.ipynb
 	OMP_NUM_THREADS=1 $(PY) -m course_utils preset-answers notebooks/04_qlora_training.ipynb \
 		notebooks/05_method_comparison.ipynb
 
@@ -130,6 +131,11 @@ release: $(STAMP)
 tiny-llm: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) data/build_ko_instructions.py
 	OMP_NUM_THREADS=2 $(PY) -m course_utils.llm.build_base
+
+# make llm-sweep: choose notebook 06's offline steps and learning rates on the validation split (never test):
+# results/llm_sweep.json (committed, meta.selected_on = "validation"), read by the notebook. About 15 minutes.
+llm-sweep: $(STAMP)
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m course_utils.runs.llm_sweep
 
 clean:
 	rm -rf build dist release

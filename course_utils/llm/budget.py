@@ -16,7 +16,7 @@ SWEEP_FILE = RESULTS_DIR / "llm_sweep.json"
 #: What every sweep run shares (the grid varies steps and learning rate per task).
 FIXED = {"batch_size": 16, "max_length": 128, "lora_alpha_over_r": 2, "seed": 42}
 GRID = {"aspect": {"rank": 16, "steps": (150, 300, 400), "learning_rate": (1e-3, 3e-3)},
-        "sentiment": {"rank": 8, "steps": (75, 150), "learning_rate": (1e-3, 2e-3)}}
+        "sentiment": {"rank": 8, "steps": (75, 150, 300), "learning_rate": (1e-3, 2e-3)}}
 
 
 def load_sweep(path: str | Path = SWEEP_FILE) -> dict:

@@ -106,3 +106,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: accuracy {entry['result']['accuracy']:.4f}, {entry['result']['steps']} steps, "
               f"{entry['made']['date']}")
     return 0
+
+
+ADAPTERS_DIR = RESULTS_DIR / "adapters"
+
+
+def stored_adapter(name: str, profile: Profile, model, train: Callable[[], object],
+                   folder: str | Path = ADAPTERS_DIR) -> object | None:
+    """Notebook 06's adapters. demo: load the stored weights of `name` into `model`'s active adapter instead of
+    training (returns None); offline: train (with $COURSE_WRITE_STORED, then save the adapter as `name`);
+    colab/full: train. Returns what `train` returned."""
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"name must be a non-empty folder name, got {name!r}")
+    path = Path(folder) / name
+    if profile.name == "demo":
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        weights = path / "adapter_model.safetensors"
+        if not weights.is_file():
+            raise FileNotFoundError(f"저장된 어댑터 '{name}'이 없습니다. make stored-runs를 실행하거나 "
+                                    "COURSE_PROFILE=offline으로 직접 학습하세요.")
+        set_peft_model_state_dict(model, load_file(weights), adapter_name=model.active_adapter)
+        print("데모 프로필: 학습하지 않고 오프라인 프로필로 미리 학습해 둔 어댑터를 불러왔습니다. "
+              "직접 학습하려면 COURSE_PROFILE=offline.")
+        return None
+    result = train()
+    if profile.name == "offline" and writing_stored():
+        model.save_pretrained(path)
+    return result
