@@ -166,7 +166,7 @@ def causal_qlora_model(config, device: str, folder: str):
     from course_utils.runs.sft import add_lora
 
     torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    AutoModelForCausalLM.from_config(config=config).save_pretrained(folder)
     return add_lora(load_causal_lm(folder, four_bit=True, device=device), CAUSAL_RANK, seed=0)
 
 
@@ -177,7 +177,7 @@ def causal_estimate(config) -> dict[str, int]:
     from course_utils.memory.estimate import estimate_training_memory
 
     with torch.device("meta"):
-        meta = AutoModelForCausalLM.from_config(config)
+        meta = AutoModelForCausalLM.from_config(config=config)
     return estimate_training_memory(meta, "qlora", "fp32", r=CAUSAL_RANK, target_modules="all-linear",
                                     skip_modules=["lm_head"])
 
