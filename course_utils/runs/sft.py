@@ -140,14 +140,12 @@ def resolve(args: argparse.Namespace) -> Plan:
     out = check_out(args.out)
     data = Path(args.data).expanduser().resolve() if args.data else INSTRUCTIONS
     splits = task_splits(read_rows(data), args.task, data.name)
-    from course_utils.llm.models import TINY_MODEL_DIR
+    from course_utils.llm.models import TINY_MODEL_DIR, load_tokenizer  # imports transformers: after the cheap checks
 
     model = check_model(args.model or str(TINY_MODEL_DIR))
     world = world_size()
     if args.batch_size % world:
         raise UsageError(f"--batch-size {args.batch_size} must be divisible by the number of processes ({world})")
-    from course_utils.llm.models import load_tokenizer
-
     longest = longest_row(load_tokenizer(model), splits["train"])
     if longest > args.max_length:
         raise UsageError(f"--max-length {args.max_length}: the longest {args.task} train row has {longest} tokens "
