@@ -91,7 +91,8 @@ bundle:
 	$(PY) -m course_utils bundle
 
 # make gpu-check: what only a CUDA GPU can confirm (bitsandbytes CUDA NF4 vs quantize_nf4, the memory estimate vs
-# torch.cuda.max_memory_allocated for LoRA and QLoRA, fp16 and bf16 steps, a paged AdamW step). One line on CPU.
+# torch.cuda.max_memory_allocated for LoRA, QLoRA and a causal-LM QLoRA step, fp16 and bf16 steps, a paged AdamW
+# step). One line on CPU.
 gpu-check: $(STAMP)
 	$(PY) -m course_utils gpu-check
 

@@ -23,6 +23,7 @@ COMMANDS = {
     "figs": ("course_utils.publish.figures", "regenerate the figures in figs/ (make figs)"),
     "editions": ("course_utils.publish.editions", "set a notebook's core/deep tags from its section badges"),
     "train": ("course_utils.runs.train", "train one method as a command (also under accelerate launch)"),
+    "sft": ("course_utils.runs.sft", "instruction-tune a causal LM with QLoRA as a command (also under accelerate)"),
     "experiments": ("course_utils.runs.experiments", "the long offline method comparison cache (make experiments)"),
     "stored-runs": ("course_utils.runs.stored", "store notebooks' long training runs for the demo (make stored-runs)"),
     "preset-answers": ("course_utils.runs.preset_answers", "store the demo's preset memory answers (make stored-runs)"),

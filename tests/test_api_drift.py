@@ -1,4 +1,4 @@
-"""API-drift guard: every transformers/peft/bitsandbytes/datasets name and keyword the course uses still exists.
+"""API-drift guard: every transformers/peft/bitsandbytes/datasets/trl name and keyword the course uses still exists.
 
 A static scan (AST) of course_utils/**/*.py and the code cells of notebooks/*.ipynb: imported names are resolved,
 every referenced library object must exist in the installed versions, and every call's keyword names must be
@@ -24,7 +24,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LIBRARIES = ("transformers", "peft", "bitsandbytes", "datasets")
+LIBRARIES = ("transformers", "peft", "bitsandbytes", "datasets", "trl")
 # facts §6: the hub repo of NSMC holds only nsmc.py; datasets >= 4 refuses loading scripts.
 SCRIPT_ONLY_DATASETS = {"nsmc", "e9t/nsmc"}
 UNKNOWN = ("unknown",)
@@ -69,7 +69,7 @@ def load(module: str, attrs: tuple[str, ...] = ()) -> object:
 
 
 def is_library(module: str) -> bool:
-    """True for transformers, peft, bitsandbytes, datasets and their submodules."""
+    """True for transformers, peft, bitsandbytes, datasets, trl and their submodules."""
     return module.split(".")[0] in LIBRARIES
 
 
@@ -131,6 +131,14 @@ def model_config_names(call: ast.Call) -> set[str]:
     return set(parameters(config) or {}) | documented_names(config, config.__init__)
 
 
+def generation_config_names(call: ast.Call) -> set[str]:
+    """generate(**kwargs): documented as "ad hoc parametrization of generation_config" (GenerationConfig)."""
+    import transformers
+
+    config = transformers.GenerationConfig
+    return set(parameters(config) or {}) | documented_names(config, config.__init__)
+
+
 def forward_for(target: object):
     """Where a documented **kwargs goes, as a function of the call: {names it accepts}, or None."""
     import datasets
@@ -143,6 +151,8 @@ def forward_for(target: object):
         # from_pretrained(**kwargs): keys that are configuration attributes update the configuration
         transformers.PreTrainedModel.from_pretrained.__func__: model_config_names,
         transformers.PretrainedConfig.from_pretrained.__func__: model_config_names,
+        # generate(**kwargs): GenerationConfig attributes (do_sample, max_new_tokens, pad_token_id, ...)
+        transformers.GenerationMixin.generate: generation_config_names,
     }
     return forwards.get(func)
 
@@ -513,7 +523,10 @@ def test_the_scan_sees_the_calls_that_matter():
     for call in ("transformers.TrainingArguments", "transformers.Trainer",
                  "transformers.AutoModelForSequenceClassification.from_pretrained", "transformers.BitsAndBytesConfig",
                  "datasets.load_dataset", "peft.LoraConfig", "peft.get_peft_model",
-                 "bitsandbytes.functional.quantize_4bit", "transformers.Trainer().train"):
+                 "bitsandbytes.functional.quantize_4bit", "transformers.Trainer().train",
+                 # notebook 06 (course_utils/llm, peft-course sft)
+                 "trl.SFTConfig", "trl.SFTTrainer", "transformers.AutoModelForCausalLM.from_pretrained",
+                 "peft.prepare_model_for_kbit_training", "peft.PeftModel().merge_and_unload"):
         assert call in checked, f"the drift scan no longer checks {call}; it saw {sorted(checked)}"
 
 
@@ -571,3 +584,110 @@ def test_documented_kwargs_pass_and_undocumented_ones_fail():
     assert len(findings) == 2, findings
     assert "<snippet>:3" in findings[0] and "'num_labelz'" in findings[0], findings
     assert "<snippet>:6" in findings[1] and "'num_lables'" in findings[1], findings
+
+
+# ----------------------------------------------------------------------------------------------------
+# Notebook 06 (course_utils/llm, peft-course sft): calls on objects the scan cannot type (function parameters), written
+# out as the course makes them, then built for real on a tiny LLaMA
+# ----------------------------------------------------------------------------------------------------
+
+CAUSAL_LM_CODE = '''
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+from transformers import AutoModelForCausalLM, BitsAndBytesConfig, GenerationMixin
+from trl import SFTConfig, SFTTrainer
+
+base = AutoModelForCausalLM.from_pretrained("m", dtype=torch.float32, device_map={"": "cpu"},
+                                            quantization_config=BitsAndBytesConfig(load_in_4bit=True))
+base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
+model: PeftModel = get_peft_model(base, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
+                                                   task_type="CAUSAL_LM"))
+args = SFTConfig(output_dir="o", learning_rate=3e-3, max_steps=400, per_device_train_batch_size=16, warmup_steps=0,
+                 lr_scheduler_type="linear", seed=0, data_seed=0, max_length=128, completion_only_loss=True,
+                 packing=False, gradient_checkpointing=False, save_strategy="no", logging_strategy="no", report_to=[],
+                 disable_tqdm=True, use_cpu=True, dataloader_num_workers=0, bf16=False, fp16=False)
+trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer, callbacks=[])
+trainer.train()
+model.set_adapter("default")
+with model.disable_adapter():
+    pass
+model.load_adapter("adapter_dir", adapter_name="second")
+merged = model.merge_and_unload()
+lm: GenerationMixin = merged_model()
+lm.generate(input_ids, max_new_tokens=8, do_sample=False, pad_token_id=0)
+reloaded = PeftModel.from_pretrained(base, "adapter_dir")
+'''
+CAUSAL_LM_CALLS = ("transformers.AutoModelForCausalLM.from_pretrained", "peft.prepare_model_for_kbit_training",
+                   "peft.LoraConfig", "peft.get_peft_model", "trl.SFTConfig", "trl.SFTTrainer",
+                   "trl.SFTTrainer().train",
+                   "peft.PeftModel().set_adapter", "peft.PeftModel().disable_adapter", "peft.PeftModel().load_adapter",
+                   "peft.PeftModel().merge_and_unload", "transformers.GenerationMixin().generate",
+                   "peft.PeftModel.from_pretrained")
+
+
+def test_the_causal_lm_calls_exist_with_these_keywords():
+    report = scan_text(CAUSAL_LM_CODE)
+    assert report.findings == []
+    missing = [call for call in CAUSAL_LM_CALLS if call not in report.checked]
+    assert not missing, f"not checked: {missing}; checked: {sorted(set(report.checked))}"
+
+
+def test_the_sft_config_fields_the_course_sets_exist():
+    """Every keyword course_utils/llm/sft.py gives SFTConfig is a field of this trl's SFTConfig (the scan checks the
+    same through the signature; this names the fields notebook 06 teaches)."""
+    from trl import SFTConfig
+
+    tree = ast.parse((ROOT / "course_utils" / "llm" / "sft.py").read_text(encoding="utf-8"))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "SFTConfig"]
+    used = {k.arg for call in calls for k in call.keywords if k.arg}
+    taught = {"max_length", "completion_only_loss", "packing", "gradient_checkpointing", "use_cpu"}
+    assert taught <= used, f"course_utils/llm/sft.py no longer sets {sorted(taught - used)}"
+    assert used <= {f.name for f in dataclasses.fields(SFTConfig)}
+    assert "max_seq_length" not in {f.name for f in dataclasses.fields(SFTConfig)}  # the old name, removed
+
+
+def test_the_causal_lm_calls_run_on_a_tiny_llama(tmp_path):
+    """The values the static scan cannot judge (target_modules="all-linear", task_type="CAUSAL_LM", do_sample=False,
+    completion_only_loss) on a 2-layer LLaMA: 4-bit, LoRA on every linear layer but the head, greedy generation,
+    trl's trainer on prompt-completion rows, adapters switched off / loaded / merged."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, LlamaConfig
+    from trl import SFTConfig, SFTTrainer
+
+    from course_utils.llm.models import TINY_MODEL_DIR, load_tokenizer
+    from course_utils.runtime.bnb_cpu import use_portable_path
+    from course_utils.runtime.models import nf4_config
+
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(str(TINY_MODEL_DIR))
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, pad_token_id=tokenizer.pad_token_id)
+    AutoModelForCausalLM.from_config(config=config).save_pretrained(tmp_path / "base")
+    base = AutoModelForCausalLM.from_pretrained(tmp_path / "base", dtype=torch.float32, device_map={"": "cpu"},
+                                                quantization_config=nf4_config(skip_modules=["lm_head"]))
+    use_portable_path(base)  # as course_utils.llm.models.load_causal_lm: bnb's CPU path for generate after training
+    base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    adapted = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if hasattr(m, "lora_A")}
+    assert adapted == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    rows = Dataset.from_list([{"prompt": "### 응답:\n", "completion": "긍정"}] * 4)
+    args = SFTConfig(output_dir=str(tmp_path / "o"), max_steps=1, per_device_train_batch_size=2, max_length=32,
+                     completion_only_loss=True, packing=False, gradient_checkpointing=False, use_cpu=True,
+                     save_strategy="no", logging_strategy="no", report_to=[], disable_tqdm=True)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
+    assert trainer.train().global_step == 1
+    ids = tokenizer(["### 응답:\n"], return_tensors="pt")["input_ids"]
+    greedy = [model.generate(input_ids=ids, max_new_tokens=3, do_sample=False, pad_token_id=0) for _ in range(2)]
+    assert torch.equal(*greedy) and greedy[0].shape[1] == ids.shape[1] + 3
+    model.save_pretrained(tmp_path / "adapter")
+    model.load_adapter(str(tmp_path / "adapter"), adapter_name="second")
+    model.set_adapter("second")
+    assert model.active_adapter == "second"
+    with model.disable_adapter():
+        plain = model(input_ids=ids).logits
+    assert plain.shape == (1, ids.shape[1], len(tokenizer))
+    fresh = AutoModelForCausalLM.from_pretrained(tmp_path / "base", dtype=torch.float32)
+    merged = PeftModel.from_pretrained(fresh, str(tmp_path / "adapter")).merge_and_unload()
+    assert type(merged).__name__ == "LlamaForCausalLM" and not any("lora_" in n for n, _ in merged.named_parameters())

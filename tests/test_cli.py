@@ -4,6 +4,7 @@ one `error:` line on stderr and exit code 2."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -14,7 +15,8 @@ import pytest
 from course_utils.__main__ import COMMANDS, main
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIRED = ("run", "grade", "release", "slides", "bundle", "train", "experiments", "stored-runs", "gpu-check", "colab")
+REQUIRED = ("run", "grade", "release", "slides", "bundle", "train", "sft", "experiments", "stored-runs", "gpu-check",
+            "colab")
 
 
 def course(*args: str) -> subprocess.CompletedProcess:
@@ -29,6 +31,12 @@ def test_help_lists_every_command():
     assert set(REQUIRED) <= set(COMMANDS)
     for name in COMMANDS:
         assert f"    {name}" in run.stdout, name
+
+
+def test_the_readme_names_the_required_commands():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sentence = readme[readme.index("명령은 `run`"):].split("이고")[0]
+    assert set(REQUIRED) <= set(re.findall(r"`([\w-]+)`", sentence)), sentence
 
 
 def test_the_console_script_is_the_same_command():
@@ -78,3 +86,19 @@ def test_a_fresh_process_prints_no_library_noise(command):
     assert bad.returncode == 2 and bad.stdout == ""
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "error:" in lines[0], bad.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "summary"], "--task 'summary': not in ko_instructions.jsonl"),
+    (["--task", "aspect", "--steps", "0"], "argument --steps: must be an integer >= 1, got 0"),
+    (["--task", "aspect", "--model", "/no/such/model"], "--model /no/such/model: no such folder"),
+    (["--task", "aspect", "--max-length", "16"], "--max-length 16: the longest aspect train row has"),
+])
+def test_sft_bad_values_in_a_fresh_process_are_one_line_and_write_nothing(tmp_path, args, message):
+    # the last two load the tokenizer (transformers) before refusing: still no library line on stderr
+    out = tmp_path / "out"
+    bad = course("sft", *args, "--out", str(out))
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines() == [bad.stderr.strip()] and message in bad.stderr, bad.stderr
+    assert bad.stderr.startswith("python -m course_utils.runs.sft: error: ")
+    assert not out.exists()

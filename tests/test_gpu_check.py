@@ -39,6 +39,34 @@ def test_a_failing_check_is_reported_not_raised(monkeypatch, capsys):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(gpu_check, "CHECKS", (broken, lambda: gpu_check.Result("ok", True, "fine")))
-    assert gpu_check.main() == 1
+    assert gpu_check.main([]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[1:] == ["[FAIL] broken: RuntimeError: boom", "[OK] ok: fine", "실패 1개: broken"]
+
+
+def test_causal_lm_stand_in_is_a_4bit_llama_with_lora_on_every_linear_layer(tmp_path):
+    config = gpu_check.causal_lm_config(small=True)
+    model = gpu_check.causal_qlora_model(config, "cpu", str(tmp_path))
+    assert type(model.base_model.model).__name__ == "LlamaForCausalLM"
+    layer = model.base_model.model.model.layers[0]
+    for linear in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.mlp.down_proj):
+        assert type(linear.base_layer.weight).__name__ == "Params4bit" and linear.r["default"] == gpu_check.CAUSAL_RANK
+    assert type(model.base_model.model.lm_head).__name__ == "Linear"  # the head: not 4-bit, no adapter
+    full = gpu_check.causal_lm_config()
+    assert (full.vocab_size, full.hidden_size, full.num_hidden_layers) == (128_256, 1024, 8)
+    estimate = gpu_check.causal_estimate(full)  # on the meta device: no memory, milliseconds
+    assert min(estimate[k] for k in ("weights", "weights_4bit", "adapters", "gradients", "optimizer_states")) > 0
+    # the untied embedding and head (fp32, out of 4-bit) are most of it: activations are small beside them
+    assert 2 * 128_256 * 1024 * 4 < estimate["total"] < 1.2 * 2**30
+
+
+def test_causal_lm_estimate_equals_the_tensors_of_one_step_on_cpu(tmp_path):
+    """What the CUDA check compares within 15% holds to the byte on bitsandbytes' CPU path (activations aside)."""
+    from course_utils.memory.inventory import check_estimate, measure_training_memory
+
+    config = gpu_check.causal_lm_config(small=True)
+    model = gpu_check.causal_qlora_model(config, "cpu", str(tmp_path))
+    measured = measure_training_memory(model, gpu_check.causal_batch(config, "cpu"))
+    estimate = gpu_check.causal_estimate(config)
+    assert measured["weights_4bit"] > 0 and measured["adapters"] > 0
+    check_estimate(estimate, measured, "cpu")

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / os.environ.get("COURSE_CONSTRAINTS", ".ci/constraints.txt")
 LOWEST = ROOT / ".ci" / "constraints-lowest.txt"
 # The libraries whose lower bounds CI tests exactly (the API-drift guard covers their calls).
-LOWER_BOUNDS_TESTED = ("transformers", "peft", "bitsandbytes", "datasets")
+LOWER_BOUNDS_TESTED = ("transformers", "peft", "bitsandbytes", "datasets", "trl")
 
 
 def _pyproject_requirements() -> dict[str, Requirement]:

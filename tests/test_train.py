@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from launch import ACCELERATE_TWO_CPU, ENV
+from launch import run_command as _run
 
 from course_utils.memory.sharding import SHARDED_PARTS, per_gpu_memory, per_gpu_table, quant_state_fraction
 from course_utils.runs import train
@@ -19,22 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "course_utils" / "runs" / "accelerate_configs"
 # A tiny budget: 3 steps x global batch 8 on 64 reviews, 32 test reviews, 32 tokens.
 TINY = ["--steps", "3", "--batch-size", "8", "--max-length", "32", "--n-train", "64", "--n-test", "32", "--seed", "0"]
-ENV = {"COURSE_PROFILE": "offline", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-       "GLOO_SOCKET_IFNAME": "lo", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "PYTHONUNBUFFERED": "1"}
 # With dropout on, 1 and 2 processes differ by their dropout masks (each process draws its own: measured 2 of 32
 # test reviews, eval loss 0.007 apart). The comparison runs switch dropout off; what is left is float rounding
 # (measured: same accuracy, eval loss 2.4e-7 apart), so the tolerances are one test review and 1e-4.
 ACCURACY_TOLERANCE = 1 / 32
 EVAL_LOSS_TOLERANCE = 1e-4
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "WORLD_SIZE", "RANK", "LOCAL_"))}
-    return env | ENV
-
-
-def _run(command: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -146,10 +136,7 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("train")
     args = ["-m", "course_utils.runs.train", "--method", "qlora", "--no-dropout", *TINY]
     single = _run([sys.executable, *args, "--out", str(base / "one"), "--record-examples", str(base / "one-ex")])
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_ip", "127.0.0.1", "--main_process_port", "0"]
-    double = _run([*launch, *args, "--out", str(base / "two"), "--record-examples", str(base / "two-ex")])
+    double = _run([*ACCELERATE_TWO_CPU, *args, "--out", str(base / "two"), "--record-examples", str(base / "two-ex")])
     return base, single, double
 
 

@@ -8,6 +8,10 @@ after one
    LoRA and one QLoRA step on a klue/bert-base-shaped stand-in (random weights, batch 2 x 32 tokens).
 3. One fp16 step with a GradScaler (T4-class GPUs) and one bf16 step (Ampere and newer) change the adapters.
 4. One ``bitsandbytes.optim.PagedAdamW`` step on the QLoRA stand-in.
+5. The same memory check for notebook 06's causal LM: a LLaMA-architecture stand-in (random weights, a LLaMA-3-size
+   vocabulary), loaded in NF4 by :func:`course_utils.llm.models.load_causal_lm`, LoRA on all linear layers as
+   ``peft-course sft`` adds it, one AdamW step at batch 1 x 16 tokens (few tokens: the estimate leaves out
+   activations, and the logits of a 128k vocabulary are large).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from course_utils.memory.inventory import CUDA_TOLERANCE as MEMORY_TOLERANCE  # 
 
 LORA_TARGETS = ["query", "value"]
 BATCH, SEQ_LEN = 2, 32
+CAUSAL_BATCH, CAUSAL_SEQ_LEN, CAUSAL_RANK = 1, 16, 8
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,74 @@ def paged_adamw_step(device: str = "cuda", small: bool = False) -> Result:
     return Result("PagedAdamW 단계", changed > 0, f"손실 {loss:.4f}, 바뀐 학습 텐서 {changed}/{len(trainable)}개")
 
 
+def causal_lm_config(small: bool = False):
+    """A LLaMA-architecture config (GQA, SwiGLU, untied head): hidden 1024, 8 layers, 128,256-token vocabulary (the
+    embedding and the head, kept out of 4-bit, are most of the bytes), or a 2-layer, 64-wide one for CPU tests."""
+    from transformers import LlamaConfig
+
+    if small:
+        return LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False)
+    return LlamaConfig(vocab_size=128_256, hidden_size=1024, intermediate_size=2816, num_hidden_layers=8,
+                       num_attention_heads=16, num_key_value_heads=4, tie_word_embeddings=False)
+
+
+def causal_qlora_model(config, device: str, folder: str):
+    """Random weights saved to `folder` (no download), loaded in NF4 (fp32 compute) with LoRA on all linear layers,
+    the way ``peft-course sft`` builds its model."""
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.llm.models import load_causal_lm
+    from course_utils.runs.sft import add_lora
+
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config=config).save_pretrained(folder)
+    return add_lora(load_causal_lm(folder, four_bit=True, device=device), CAUSAL_RANK, seed=0)
+
+
+def causal_estimate(config) -> dict[str, int]:
+    """estimate_training_memory for the stand-in built on the meta device: QLoRA, fp32, r=8, all-linear."""
+    from transformers import AutoModelForCausalLM
+
+    from course_utils.memory.estimate import estimate_training_memory
+
+    with torch.device("meta"):
+        meta = AutoModelForCausalLM.from_config(config=config)
+    return estimate_training_memory(meta, "qlora", "fp32", r=CAUSAL_RANK, target_modules="all-linear",
+                                    skip_modules=["lm_head"])
+
+
+def causal_batch(config, device: str) -> dict[str, torch.Tensor]:
+    """Random token ids, labels = the ids (next-token loss), CAUSAL_BATCH x CAUSAL_SEQ_LEN."""
+    ids = torch.randint(1, config.vocab_size, (CAUSAL_BATCH, CAUSAL_SEQ_LEN),
+                        generator=torch.Generator().manual_seed(0)).to(device)
+    return {"input_ids": ids, "labels": ids.clone()}
+
+
+def causal_qlora_memory(device: str = "cuda", small: bool = False) -> Result:
+    """Estimate vs the CUDA peak of one AdamW step of the causal-LM QLoRA stand-in, counted from the memory in use
+    before the model was built (leftovers of earlier checks do not count)."""
+    import gc
+
+    from course_utils.memory.estimate import mib
+    from course_utils.memory.inventory import train_one_step
+
+    config = causal_lm_config(small)
+    estimate = causal_estimate(config)["total"]
+    gc.collect()
+    torch.cuda.empty_cache()
+    baseline = torch.cuda.memory_allocated()
+    with tempfile.TemporaryDirectory() as folder:
+        model = causal_qlora_model(config, device, folder)
+    torch.cuda.reset_peak_memory_stats()  # the step's peak (the model stays allocated), not the loader's
+    train_one_step(model, causal_batch(config, device), lr=1e-4)
+    peak = torch.cuda.max_memory_allocated() - baseline
+    error = abs(peak - estimate) / peak
+    return Result("메모리 추정 causal-LM qlora", error <= MEMORY_TOLERANCE,
+                  f"추정 {mib(estimate):,.1f} MiB, 측정 최대 {mib(peak):,.1f} MiB, 차이 {error:.1%} "
+                  f"(허용 {MEMORY_TOLERANCE:.0%}; 배치 {CAUSAL_BATCH} x {CAUSAL_SEQ_LEN} 토큰)")
+
+
 CHECKS: tuple[Callable[[], Result], ...] = (
     nf4_matches_bnb,
     lambda: memory_within_tolerance("lora"),
@@ -147,6 +220,7 @@ CHECKS: tuple[Callable[[], Result], ...] = (
     lambda: mixed_precision_step(torch.float16),
     lambda: mixed_precision_step(torch.bfloat16),
     paged_adamw_step,
+    causal_qlora_memory,
 )
 
 

@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import re
-import shutil
 import sys
 import tempfile
 import time
@@ -26,45 +23,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_utils.comparison.methods import BUDGETS, COMPARED_METHODS
+from course_utils.runs.command import (
+    METRICS_FILE,
+    UsageError,
+    check_model,
+    check_out,
+    int_at_least,
+    log,
+    move_into_place,
+    positive_float,
+)
 from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.env import datasets_offline, hub_offline, is_main_process, world_size
 from course_utils.runtime.io import versions, write_json
 from course_utils.runtime.training import EXAMPLE_ID, ExampleRecorder
-from course_utils.runtime.validate import choice, positive_int, positive_number
+from course_utils.runtime.validate import choice
 
 #: Per-profile defaults: the budgets of notebook 05 (course_utils.comparison.methods.BUDGETS).
 DATA_SOURCES = ("bundled-en", "nsmc")
-METRICS_FILE = "metrics.json"
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-class UsageError(ValueError):
-    """Bad command-line input: reported as one line on stderr, exit code 2, nothing written."""
 
 
 def compared_methods() -> tuple[str, ...]:
     """The methods notebook 05 compares."""
     return COMPARED_METHODS
-
-
-def _int_at_least(low: int):
-    """argparse type: an int >= `low`, checked by validate.positive_int."""
-    def parse(text: str) -> int:
-        if not re.fullmatch(r"[+-]?\d+", text.strip()):
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}")
-        try:
-            return positive_int(int(text), "value", allow_zero=low == 0)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {int(text)}") from None
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        return positive_number(float(text), "value")
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,15 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "train.tsv and test.tsv, each id<TAB>document<TAB>label (default: the profile's data)")
     parser.add_argument("--profile", choices=tuple(BUDGETS),
                         help="budget and defaults (default: $COURSE_PROFILE, else detected)")
-    parser.add_argument("--steps", type=_int_at_least(1), help="optimizer steps (default: the profile's)")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of model head, data order, dropout")
-    parser.add_argument("--r", type=_int_at_least(1), default=8, help="adapter rank (LoRA family; WaveFT budget)")
-    parser.add_argument("--batch-size", type=_int_at_least(1),
+    parser.add_argument("--steps", type=int_at_least(1), help="optimizer steps (default: the profile's)")
+    parser.add_argument("--seed", type=int_at_least(0), default=0, help="seed of model head, data order, dropout")
+    parser.add_argument("--r", type=int_at_least(1), default=8, help="adapter rank (LoRA family; WaveFT budget)")
+    parser.add_argument("--batch-size", type=int_at_least(1),
                         help="GLOBAL batch: examples per step over all processes (default: the profile's)")
-    parser.add_argument("--max-length", type=_int_at_least(8), help="tokens per review (default: the profile's)")
-    parser.add_argument("--n-train", type=_int_at_least(1), help="training examples (default: the profile's)")
-    parser.add_argument("--n-test", type=_int_at_least(1), help="test examples (default: the profile's)")
-    parser.add_argument("--learning-rate", type=_positive_float, help="default: the course's rate for the method")
+    parser.add_argument("--max-length", type=int_at_least(8), help="tokens per review (default: the profile's)")
+    parser.add_argument("--n-train", type=int_at_least(1), help="training examples (default: the profile's)")
+    parser.add_argument("--n-test", type=int_at_least(1), help="test examples (default: the profile's)")
+    parser.add_argument("--learning-rate", type=positive_float, help="default: the course's rate for the method")
     parser.add_argument("--no-dropout", action="store_true",
                         help="set every dropout to 0 (then 1 and N processes give the same model up to rounding)")
     parser.add_argument("--out", required=True, help="output folder: metrics.json and the adapter")
@@ -116,23 +97,6 @@ class Plan:
     no_dropout: bool
     out: Path
     record_examples: Path | None
-
-
-def _check_model(model: str) -> str:
-    """A local folder that exists, or a hub id (cached, when the hub is switched off)."""
-    path = Path(model).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise UsageError(f"--model {model}: folder has no config.json (not a transformers model)")
-        return str(path.resolve())
-    if model.startswith(("/", ".", "~")) or not HUB_ID.match(model):
-        raise UsageError(f"--model {model}: no such folder (and not a hub id like 'klue/bert-base')")
-    if hub_offline():
-        from huggingface_hub import try_to_load_from_cache
-
-        if not isinstance(try_to_load_from_cache(model, "config.json"), str):
-            raise UsageError(f"--model {model}: not in the local cache and HF_HUB_OFFLINE=1 (pass a local folder)")
-    return model
 
 
 def _check_data(data: str) -> str:
@@ -169,15 +133,13 @@ def resolve(args: argparse.Namespace) -> Plan:
 
     profile = make_profile(args.profile, device="cpu") if args.profile else detect_profile()
     budget = BUDGETS[profile.name]
-    out = Path(args.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {args.out}: exists and is not a folder")
+    out = check_out(args.out)
     world = world_size_from_env()
     batch = args.batch_size or budget["batch_size"]
     if batch % world:
         raise UsageError(f"--batch-size {batch} must be divisible by the number of processes ({world})")
     return Plan(
-        method=args.method, model=_check_model(args.model or profile.model_id),
+        method=args.method, model=check_model(args.model or profile.model_id),
         data=_check_data(args.data or profile.data_source), profile=profile.name,
         steps=args.steps or budget["steps"], seed=args.seed, r=args.r, batch_size=batch,
         per_device_batch_size=batch // world, world_size=world,
@@ -236,18 +198,7 @@ def build_sharded_4bit(spec, model_id: str, dtype, seed: int):
 
 def _log(message: str, main: bool = True) -> None:
     """Progress on stderr (main process only), so stdout carries just the result line."""
-    if main:
-        print(f"[course_utils.runs.train] {message}", file=sys.stderr, flush=True)
-
-
-def _move_into_place(staging: Path, target: Path) -> None:
-    """Replace folder `target` by `staging` (an old `target` is removed only after the new one is in place)."""
-    old = target.with_name(f".{target.name}.old")
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
+    log("course_utils.runs.train", message, main)
 
 
 def run(plan: Plan, started: float | None = None) -> dict:
@@ -323,7 +274,7 @@ def run(plan: Plan, started: float | None = None) -> dict:
         "peak_memory_mb_main_process": result.peak_memory_mb, "saved": saved.name,
         "written_by_process": state.process_index, "versions": versions()}
     if main:
-        _move_into_place(staging, saved)
+        move_into_place(staging, saved)
         metrics["seconds"] = round(time.perf_counter() - started, 2)
         write_json(plan.out / METRICS_FILE, metrics)  # last: its presence means a finished run
         _log(f"accuracy {result.accuracy:.3f}, eval loss {result.eval_loss:.4f} -> {plan.out}", main)
