@@ -86,10 +86,12 @@ def test_one_row_of_the_table_by_hand():
     vocab 30080), byte for byte."""
     h, layers, heads, vocab, b, s, r = 2048, 24, 16, 30080, 4, 256, 16
     parts = qlora_training_bytes("polyglot-ko-1.3b", b, s)
-    # 16-bit (fp16) tensors: both embeddings (untied), 2 layer norms per block + the final one, the 4-bit layers'
-    # biases (qkv 3h, dense h, h→4h 4h, 4h→h h); plus the rotary inv_freq buffers (2 × 32 fp32)
-    sixteen_bit = 2 * vocab * h + layers * 2 * 2 * h + 2 * h + layers * (3 * h + h + 4 * h + h)
-    assert parts["weights"] == 2 * sixteen_bit + 2 * 32 * 4
+    # not 4-bit: both embeddings (untied), 2 layer norms per block + the final one, in fp32 after
+    # prepare_model_for_kbit_training; the 4-bit layers' biases (qkv 3h, dense h, h→4h 4h, 4h→h h) in the compute
+    # dtype (fp16); the rotary inv_freq buffers (2 × 32 fp32)
+    upcast = 2 * vocab * h + layers * 2 * 2 * h + 2 * h
+    biases = layers * (3 * h + h + 4 * h + h)
+    assert parts["weights"] == 4 * upcast + 2 * biases + 2 * 32 * 4
     # NF4 + double quant per 4-bit weight of n elements: n/2 codes + n/64 absmax bytes + 4·n/(64·256) fp32
     # second-level absmax + the two code tables and the offset (16·4 + 256·4 + 4 bytes); 12·h² weights per block
     shapes = [(h, 3 * h), (h, h), (h, 4 * h), (4 * h, h)]
@@ -103,7 +105,7 @@ def test_one_row_of_the_table_by_hand():
     one_block = s * b * h * 34 + 5 * heads * s * s * b
     assert parts["activations"] == layers * b * s * h * 2 + one_block + b * s * vocab * 10
     assert parts["total"] == sum(parts[k] for k in ("weights", "weights_4bit", "adapters", "gradients",
-                                                    "optimizer_states", "activations")) == 1_573_240_192
+                                                    "optimizer_states", "activations")) == 1_820_056_960
 
 
 def test_the_table_marks_the_t4_fit_of_every_model_and_length():

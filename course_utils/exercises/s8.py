@@ -141,14 +141,16 @@ def s8_q3_draw(rng: random.Random) -> dict[str, object]:
 
 register(NumericQuestion(
     id="s8_q3", notebook=NOTEBOOK, draw=s8_q3_draw, default=S8_Q3_DEFAULT,
-    prompt=("EleutherAI/{model} 모델을 QLoRA(NF4 + 이중 양자화, LoRA r=16, 모든 Linear 층, fp16 계산)로 배치 {batch}, "
-            "시퀀스 길이 {seq_len}에서 학습하려 합니다. 이 강의의 계산기로 학습 메모리(가중치, 어댑터, 그래디언트, "
-            "AdamW 상태, 그래디언트 체크포인팅을 켠 활성값)를 추정하면 몇 GiB인가요? (소수 둘째 자리까지) "
+    prompt=("EleutherAI/{model} 모델을 노트북 06의 QLoRA(NF4 + 이중 양자화, fp16 계산, "
+            "prepare_model_for_kbit_training, LoRA r=16, 모든 Linear 층)로 배치 {batch}, 시퀀스 길이 {seq_len}에서 "
+            "학습하려 합니다. 이 강의의 계산기로 학습 메모리(가중치, 어댑터, 그래디언트, AdamW 상태, 그래디언트 "
+            "체크포인팅을 켠 활성값)를 추정하면 몇 GiB인가요? (소수 둘째 자리까지) "
             "그 설정이 T4(보고되는 용량 15 GiB)에 들어가는지는 이어지는 서술 문제에 적으세요."),
     hint_text=('course_utils.memory.causal_lm.qlora_training_gib("{model}", batch_size={batch}, seq_len={seq_len})'
                "를 계산하세요. 단위는 GiB(2³⁰ 바이트)입니다."),
-    explanation=("NF4로 저장한 Linear 가중치(파라미터당 약 4.127비트), 16비트로 남는 임베딩·LM 헤드·층 정규화, fp32 "
-                 "LoRA 어댑터와 그 그래디언트·AdamW 상태 두 개, 그리고 층마다 입력만 남기고 역전파 때 다시 계산하는 "
+    explanation=("NF4로 저장한 Linear 가중치(파라미터당 약 4.127비트), 4비트가 아니어서 "
+                 "prepare_model_for_kbit_training이 fp32로 올린 임베딩·LM 헤드·층 정규화, fp32 LoRA 어댑터와 그 "
+                 "그래디언트·AdamW 상태 두 개, 그리고 층마다 입력만 남기고 역전파 때 다시 계산하는 "
                  "활성값(로짓 배치·길이·어휘 크기가 큰 몫)을 더한 값입니다. GPU와는 GiB로 비교하고, CUDA "
                  "컨텍스트와 할당기 여유로 약 0.5 GiB를 남겨 두세요."),
     answer=qlora_gib, abs_tol=S8_Q3_TOL, decimals=2, unit=" GiB",
@@ -160,6 +162,6 @@ register(NumericQuestion(
                                               "NF4(약 4.127비트)입니다."),
            Wrong(lambda c: s8_q3_wrong(c)[3], "활성값을 빠뜨렸습니다. 배치와 시퀀스 길이에 따라 커지는 활성값(특히 "
                                               "로짓)도 더하세요."),
-           Wrong(lambda c: s8_q3_wrong(c)[4], "4비트 가중치만 셌습니다. 16비트로 남는 층, 어댑터, 그래디언트, "
+           Wrong(lambda c: s8_q3_wrong(c)[4], "4비트 가중치만 셌습니다. 4비트가 아닌 층, 어댑터, 그래디언트, "
                                               "옵티마이저 상태, 활성값도 더하세요.")),
 ))

@@ -5,9 +5,10 @@ whether polyglot-ko fits a GPU.
 quantization weights, LoRA on the layers peft's ``"all-linear"`` adapts, gradients, AdamW states; which layers are
 adapted and which are 4-bit is asked of peft and transformers) plus the activations of one step with gradient
 checkpointing (:func:`~course_utils.memory.estimate.checkpointed_activation_bytes`). The defaults are notebook 06's
-recipe on a T4: compute in fp16, so the layers that stay 16-bit (embeddings, layer norms, the LM head) are fp16;
-LoRA r=16 kept in fp32 (``course_utils.llm.sft.keep_adapter_fp32``) with fp32 AdamW states; no
-``prepare_model_for_kbit_training`` upcast (trl >= 0.26 no longer calls it).
+recipe on a T4: loaded with fp16 compute, then ``prepare_model_for_kbit_training`` casts the layers that are not
+4-bit (embeddings, layer norms, the LM head) to fp32; LoRA r=16 kept in fp32
+(``course_utils.llm.sft.keep_adapter_fp32``) with fp32 AdamW states. Pass ``kbit_upcast=False`` for a recipe
+without that call (trl >= 0.26 no longer makes it).
 
 A setting *fits* a GPU when its estimate plus :data:`~course_utils.memory.estimate.CUDA_OVERHEAD_GIB` (CUDA
 context, allocator slack) is at most what the GPU reports (:data:`~course_utils.memory.estimate.GPU_GIB`, GiB).
@@ -44,7 +45,7 @@ FITS, DOES_NOT_FIT = "✓ 들어감", "✗ 안 들어감"
 
 def qlora_training_bytes(model: nn.Module | str, batch_size: int = BATCH_SIZE, seq_len: int = 256, *,
                          r: int = QLORA_R, target_modules: str | Sequence[str] = TARGET_MODULES,
-                         weight_dtype: str = COMPUTE_DTYPE, kbit_upcast: bool = False) -> dict[str, int]:
+                         weight_dtype: str = COMPUTE_DTYPE, kbit_upcast: bool = True) -> dict[str, int]:
     """Bytes of one QLoRA training step of a causal LM: the parts of ``estimate_training_memory(model, "qlora")``
     plus ``activations`` (gradient checkpointing, 16-bit activations) and their ``total``.
 
@@ -52,8 +53,9 @@ def qlora_training_bytes(model: nn.Module | str, batch_size: int = BATCH_SIZE, s
         model: a causal LM (a meta-device copy is enough) or a preset name, e.g. ``"polyglot-ko-1.3b"``.
         batch_size, seq_len: sequences per step and tokens per sequence (the padded length).
         r, target_modules: the LoRA rank and target layers (default: r=16 on every linear layer but the LM head).
-        weight_dtype: dtype of the layers that stay out of 4-bit (the compute dtype: ``"fp16"`` on a T4).
-        kbit_upcast: whether ``prepare_model_for_kbit_training`` casts those layers to fp32 (default: no).
+        weight_dtype: dtype the layers that stay out of 4-bit are loaded in (the compute dtype: ``"fp16"`` on a T4).
+        kbit_upcast: whether ``prepare_model_for_kbit_training`` casts those layers to fp32 (default: yes, as
+            notebooks 04 and 06 do).
     """
     validate.positive_int(batch_size, "batch_size")
     validate.positive_int(seq_len, "seq_len")
