@@ -1,4 +1,4 @@
-"""Model shapes nobody needs to download: klue/bert-base and LLaMA presets, built on the meta device.
+"""Model shapes nobody needs to download: klue/bert-base, LLaMA and polyglot-ko presets, built on the meta device.
 
 A meta-device model has exact shapes and module names but allocates no memory, so a klue- or 65B-size model costs
 milliseconds; ``numel()`` works on it, and so do peft's ``get_peft_model`` and every count in this package.
@@ -51,7 +51,7 @@ class Preset:
     """A model config plus the LoRA/QLoRA settings usually used with it."""
 
     label: str
-    kind: str  # "bert" or "llama"
+    kind: str  # "bert", "llama" or "gpt_neox"
     hidden: int
     layers: int
     heads: int
@@ -60,6 +60,12 @@ class Preset:
     target_modules: str | tuple[str, ...]
     skip_modules: tuple[str, ...]
     r: int
+    # GPT-NeoX only (the LLaMA and BERT presets keep their config classes' defaults)
+    max_positions: int = 2048
+    rotary_pct: float = 1.0
+    tie_word_embeddings: bool = False
+    parallel_residual: bool = True
+    params: int | None = None  # the parameter count the model card publishes (checked in tests/test_causal_lm.py)
 
 
 def llama_ffn_size(dim: int, multiple_of: int = 256) -> int:
@@ -77,6 +83,19 @@ PRESETS: dict[str, Preset] = {
     "llama-13b": Preset("LLaMA-13B", "llama", 5120, 40, 40, 13824, 32000, "all-linear", ("lm_head",), 64),
     "llama-33b": Preset("LLaMA-33B", "llama", 6656, 60, 52, 17920, 32000, "all-linear", ("lm_head",), 64),
     "llama-65b": Preset("LLaMA-65B", "llama", 8192, 80, 64, 22016, 32000, "all-linear", ("lm_head",), 64),
+    # polyglot-ko (GPT-NeoX), notebook 06's Colab model and its larger siblings. Values from each model's config.json
+    # on the Hugging Face hub (huggingface.co/EleutherAI/polyglot-ko-{1.3b,5.8b,12.8b}: 1.3b and 12.8b at main, 5.8b at
+    # commit 581a4c3, the safetensors upload): hidden_size, num_hidden_layers, num_attention_heads,
+    # intermediate_size, vocab_size 30080, max_position_embeddings 2048, rotary_pct, tie_word_embeddings false,
+    # use_parallel_residual true. `params`: n_parameters on each model card (1.3b and 5.8b equal the config's count;
+    # 12.8b's card says 5,027,840 more than its config.json builds, unexplained). LoRA r=16 on all linear layers (the
+    # course's QLoRA recipe for notebook 06); the LM head stays out of 4-bit as in course_utils.llm.models.
+    "polyglot-ko-1.3b": Preset("polyglot-ko-1.3B", "gpt_neox", 2048, 24, 16, 8192, 30080, "all-linear", ("lm_head",),
+                               16, rotary_pct=0.5, params=1_331_810_304),
+    "polyglot-ko-5.8b": Preset("polyglot-ko-5.8B", "gpt_neox", 4096, 28, 16, 16384, 30080, "all-linear", ("lm_head",),
+                               16, rotary_pct=0.25, params=5_885_059_072),
+    "polyglot-ko-12.8b": Preset("polyglot-ko-12.8B", "gpt_neox", 5120, 40, 40, 20480, 30080, "all-linear",
+                                ("lm_head",), 16, rotary_pct=0.5, params=12_898_631_680),
 }
 
 
@@ -86,6 +105,8 @@ def preset_model(name: str) -> nn.Module:
     p = PRESETS[choice(name, PRESETS, "model")]
     if p.kind == "bert":
         return config_only_model(klue_bert_base_config())
+    if p.kind == "gpt_neox":
+        return _gpt_neox_model(p)
     from transformers import LlamaConfig, LlamaForCausalLM
 
     with torch.device("meta"):
@@ -93,4 +114,17 @@ def preset_model(name: str) -> nn.Module:
             vocab_size=p.vocab, hidden_size=p.hidden, num_hidden_layers=p.layers, num_attention_heads=p.heads,
             num_key_value_heads=p.heads, intermediate_size=p.intermediate))
     model.tie_weights()  # LLaMA-1 does not tie (tie_word_embeddings=False): a no-op kept for the general rule
+    return model
+
+
+def _gpt_neox_model(p: Preset) -> nn.Module:
+    """A GPT-NeoX causal LM (polyglot-ko) on the meta device, from the preset's config.json values."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    with torch.device("meta"):
+        model = GPTNeoXForCausalLM(GPTNeoXConfig(
+            vocab_size=p.vocab, hidden_size=p.hidden, num_hidden_layers=p.layers, num_attention_heads=p.heads,
+            intermediate_size=p.intermediate, max_position_embeddings=p.max_positions, rotary_pct=p.rotary_pct,
+            tie_word_embeddings=p.tie_word_embeddings, use_parallel_residual=p.parallel_residual))
+    model.tie_weights()  # polyglot-ko does not tie (a no-op kept for the general rule)
     return model
