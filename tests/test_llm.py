@@ -27,7 +27,8 @@ from course_utils.llm.sft import build_sft_trainer, keep_adapter_fp32, mixed_pre
 from course_utils.runtime.models import quantized_modules
 
 TINY = str(TINY_MODEL_DIR)
-ROW = {"instruction": "다음 영화 리뷰의 감정을 긍정 또는 부정으로 답하세요.", "input": "연기가 정말 자연스럽다", "output": "긍정"}
+ROW = {"instruction": "다음 영화 리뷰의 감정을 긍정 또는 부정으로 답하세요.", "input": "연기가 정말 자연스럽다",
+       "output": "긍정"}
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,8 @@ def train_tokenizer(lines: list[str], vocab_size: int):
 
     core = Tokenizer(models.BPE(unk_token="<unk>"))
     # a line break is a token of its own: the prompt (ending in "\n") is then a prefix of prompt + answer
-    core.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split("\n", "isolated"), pre_tokenizers.Metaspace(prepend_scheme="never")])
+    core.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split("\n", "isolated"),
+                                                  pre_tokenizers.Metaspace(prepend_scheme="never")])
     core.decoder = decoders.Metaspace(prepend_scheme="never")
     core.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", 1)])
     alphabet = sorted(set("".join(lines)) | template_characters())

@@ -30,6 +30,19 @@ def sft_dataset(rows: Sequence[Mapping]) -> Dataset:
     return Dataset.from_list([to_prompt_completion(row) for row in rows])
 
 
+def add_lora(model: PreTrainedModel, rank: int, seed: int = 42, gradient_checkpointing: bool = False):
+    """QLoRA adapters: ``prepare_model_for_kbit_training``, then LoRA r=`rank`, alpha 2r, on every linear layer
+    (``all-linear`` leaves out the LM head)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    from course_utils.runtime.env import seed_everything
+
+    seed_everything(seed)
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
 def keep_adapter_fp32(model: PreTrainedModel) -> int:
     """trl (>= 0.26) casts a 4-bit model's trainable weights to bf16; fp16 training on a T4 then fails and a CPU
     computes in fp32 anyway. Put them back in fp32 (peft's advice); returns how many tensors were cast."""

@@ -163,7 +163,7 @@ def causal_qlora_model(config, device: str, folder: str):
     from transformers import AutoModelForCausalLM
 
     from course_utils.llm.models import load_causal_lm
-    from course_utils.runs.sft import add_lora
+    from course_utils.llm.sft import add_lora
 
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config=config).save_pretrained(folder)

@@ -19,20 +19,16 @@ from course_utils.runtime.io import versions, write_json
 
 def train_one(task: str, steps: int, learning_rate: float, rank: int) -> dict:
     """One grid point: validation exact/format match after `steps` steps at `learning_rate`."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
     from course_utils.llm.data import answers, load_instructions
     from course_utils.llm.generation import generate_answers, score
     from course_utils.llm.models import TINY_MODEL_DIR, load_causal_lm, load_tokenizer
-    from course_utils.llm.sft import build_sft_trainer
+    from course_utils.llm.sft import add_lora, build_sft_trainer
     from course_utils.runtime.env import seed_everything
 
     fixed = budget.FIXED
     seed_everything(fixed["seed"])
     tokenizer = load_tokenizer(str(TINY_MODEL_DIR))
-    model = prepare_model_for_kbit_training(load_causal_lm(str(TINY_MODEL_DIR)), use_gradient_checkpointing=False)
-    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=rank, lora_alpha=rank * fixed["lora_alpha_over_r"],
-                                             lora_dropout=0.0, target_modules="all-linear"))
+    model = add_lora(load_causal_lm(str(TINY_MODEL_DIR)), rank, seed=fixed["seed"])
     started = time.perf_counter()
     build_sft_trainer(model, tokenizer, load_instructions(task, "train"), learning_rate=learning_rate,
                       max_steps=steps, batch_size=fixed["batch_size"], max_length=fixed["max_length"],

@@ -157,19 +157,6 @@ def resolve(args: argparse.Namespace) -> Plan:
                 seed=args.seed, out=out)
 
 
-def add_lora(model, rank: int, seed: int):
-    """QLoRA adapters: ``prepare_model_for_kbit_training`` (no gradient checkpointing), then LoRA r=`rank`,
-    alpha 2r, on every linear layer (``all-linear`` leaves out the LM head)."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
-    from course_utils.runtime.env import seed_everything
-
-    seed_everything(seed)
-    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
-
-
 def evaluate(model, tokenizer, rows: list[dict], allowed: list[str]) -> dict[str, float]:
     """Greedy answers to `rows`: {exact, format} (course_utils.llm.generation)."""
     from course_utils.llm.generation import generate_answers, score
@@ -190,7 +177,7 @@ def run(plan: Plan, started: float | None = None) -> dict:
 
     from course_utils.llm.deploy import folder_mb
     from course_utils.llm.models import load_causal_lm, load_tokenizer
-    from course_utils.llm.sft import build_sft_trainer
+    from course_utils.llm.sft import add_lora, build_sft_trainer
     from course_utils.runtime.data import quiet_datasets
     from course_utils.runtime.env import compute_dtype
     from course_utils.runtime.io import library_versions, versions, write_json
