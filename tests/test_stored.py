@@ -117,3 +117,50 @@ def test_the_committed_store_holds_every_run_the_notebooks_ask_for():
     assert store["00_first_lora"]["result"]["steps"] == 100 and store["00_first_lora"]["result"]["accuracy"] > 0.7
     assert store["04_lora"]["result"]["steps"] == store["04_qlora"]["result"]["steps"] == 30
     assert all(entry["made"]["profile"] == "offline" for entry in store.values())
+
+
+# --- notebook 06: stored adapters -------------------------------------------------------------------------------------
+
+def _tiny_lora(seed: int = 0):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from course_utils.llm.models import TINY_MODEL_DIR, load_causal_lm
+
+    torch.manual_seed(seed)
+    return get_peft_model(load_causal_lm(str(TINY_MODEL_DIR)),
+                          LoraConfig(task_type="CAUSAL_LM", r=2, target_modules=["q_proj"], init_lora_weights=False))
+
+
+def test_a_stored_adapter_is_written_offline_and_loaded_by_the_demo(tmp_path, monkeypatch, capsys):
+    import torch
+
+    trained, fresh = _tiny_lora(seed=1), _tiny_lora(seed=2)
+    monkeypatch.setenv(stored.WRITE_ENV, "1")
+    calls = []
+    assert stored.stored_adapter("06_probe", profile("offline"), trained, lambda: calls.append(1) or "out",
+                                 folder=tmp_path) == "out" and calls == [1]
+    config = json.loads((tmp_path / "06_probe" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "course_utils/llm/ko_tiny_llama"  # no machine path
+    assert not (tmp_path / "06_probe" / "README.md").exists()
+
+    def lora(model):
+        return {n: p for n, p in model.named_parameters() if "lora_" in n}
+
+    assert not all(torch.equal(a, b) for a, b in zip(lora(trained).values(), lora(fresh).values()))
+    assert stored.stored_adapter("06_probe", profile("demo"), fresh, lambda: 1 / 0, folder=tmp_path) is None
+    assert all(torch.equal(a, b) for a, b in zip(lora(trained).values(), lora(fresh).values()))
+    assert "미리 학습해 둔 어댑터" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="make stored-runs"):
+        stored.stored_adapter("06_missing", profile("demo"), fresh, lambda: None, folder=tmp_path)
+    with pytest.raises(ValueError, match="folder name"):
+        stored.stored_adapter("a/b", profile("demo"), fresh, lambda: None, folder=tmp_path)
+
+
+def test_the_committed_adapters_load_into_notebook_06s_models():
+    from course_utils.llm.sft import add_lora
+    from course_utils.llm.models import TINY_MODEL_DIR, load_causal_lm
+
+    for name, rank in (("06_aspect", 16), ("06_sentiment", 8)):
+        model = add_lora(load_causal_lm(str(TINY_MODEL_DIR)), rank)
+        assert stored.stored_adapter(name, profile("demo"), model, lambda: 1 / 0) is None

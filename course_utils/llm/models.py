@@ -56,6 +56,6 @@ def shape_only(model_id: str) -> PreTrainedModel:
     from transformers import AutoConfig
 
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_id))
+        model = AutoModelForCausalLM.from_config(config=AutoConfig.from_pretrained(model_id))
     model.tie_weights()  # as from_pretrained does
     return model

@@ -133,5 +133,19 @@ def stored_adapter(name: str, profile: Profile, model, train: Callable[[], objec
         return None
     result = train()
     if profile.name == "offline" and writing_stored():
-        model.save_pretrained(path)
+        _save_adapter(model, path)
     return result
+
+
+def _save_adapter(model, path: Path) -> None:
+    """The adapter's weights and config, with the base model named relative to the repository (no machine path)."""
+    from course_utils.runtime.paths import ROOT
+
+    model.save_pretrained(path)
+    (path / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
+    config_path = path / "adapter_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    base = Path(config.get("base_model_name_or_path") or "")
+    if base.is_absolute() and base.is_relative_to(ROOT):
+        config["base_model_name_or_path"] = base.relative_to(ROOT).as_posix()
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -121,10 +121,14 @@ def _gpt_neox_model(p: Preset) -> nn.Module:
     """A GPT-NeoX causal LM (polyglot-ko) on the meta device, from the preset's config.json values."""
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
+    config = GPTNeoXConfig(
+        vocab_size=p.vocab, hidden_size=p.hidden, num_hidden_layers=p.layers, num_attention_heads=p.heads,
+        intermediate_size=p.intermediate, max_position_embeddings=p.max_positions,
+        tie_word_embeddings=p.tie_word_embeddings, use_parallel_residual=p.parallel_residual)
+    # config.json's rotary_pct: transformers 5 keeps it as rope_parameters["partial_rotary_factor"] (the old keyword
+    # is read by 5.0 but no longer a documented parameter of 5.24), so it is set where both versions read it
+    config.rope_parameters["partial_rotary_factor"] = p.rotary_pct
     with torch.device("meta"):
-        model = GPTNeoXForCausalLM(GPTNeoXConfig(
-            vocab_size=p.vocab, hidden_size=p.hidden, num_hidden_layers=p.layers, num_attention_heads=p.heads,
-            intermediate_size=p.intermediate, max_position_embeddings=p.max_positions, rotary_pct=p.rotary_pct,
-            tie_word_embeddings=p.tie_word_embeddings, use_parallel_residual=p.parallel_residual))
+        model = GPTNeoXForCausalLM(config)
     model.tie_weights()  # polyglot-ko does not tie (a no-op kept for the general rule)
     return model
