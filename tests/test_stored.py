@@ -158,8 +158,8 @@ def test_a_stored_adapter_is_written_offline_and_loaded_by_the_demo(tmp_path, mo
 
 
 def test_the_committed_adapters_load_into_notebook_06s_models():
-    from course_utils.llm.sft import add_lora
     from course_utils.llm.models import TINY_MODEL_DIR, load_causal_lm
+    from course_utils.llm.sft import add_lora
 
     for name, rank in (("06_aspect", 16), ("06_sentiment", 8)):
         model = add_lora(load_causal_lm(str(TINY_MODEL_DIR)), rank)
