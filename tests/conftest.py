@@ -60,3 +60,23 @@ def nsmc_tsv_files(tmp_path) -> dict[str, Path]:
     for path in files.values():
         shutil.copy(DATA / "nsmc_sample.tsv", path)
     return files
+
+
+@pytest.fixture()
+def no_student():
+    """The practice edition: no student is set before or after the test (checkpoint and grading tests)."""
+    from course_utils.exercises import variants
+
+    variants.end_assignment()
+    yield
+    variants.end_assignment()
+
+
+@pytest.fixture()
+def shown(monkeypatch) -> list[dict]:
+    """The MIME bundles a checkpoint's check()/hint()/solution() display."""
+    from course_utils.exercises import engine
+
+    bundles: list[dict] = []
+    monkeypatch.setattr(engine, "_emit", bundles.append)
+    return bundles

@@ -42,14 +42,6 @@ CHECKABLE = [q.id for q in QUESTIONS.values() if q.checkable]
 CALL = re.compile(r"""checkpoint\(\s*["']([^"']+)["']\s*\)""")
 
 
-@pytest.fixture()
-def shown(monkeypatch) -> list[dict]:
-    """The MIME bundles check()/hint()/solution() display."""
-    bundles: list[dict] = []
-    monkeypatch.setattr(checkpoints, "_emit", bundles.append)
-    return bundles
-
-
 def test_the_sections_have_21_questions_in_the_contracted_notebooks():
     assert len(LECTURE_IDS) == 21 and set(LECTURE_IDS) <= set(QUESTIONS)  # the lecture's 18 and notebook 06's 3
     for notebook, ids in CONTRACT.items():

@@ -20,16 +20,10 @@ from course_utils.exercises import variants
 from course_utils.exercises.catalog import RECORD_MIME, checkpoint
 from course_utils.grading import grade
 
+pytestmark = pytest.mark.usefixtures("no_student")  # every test starts and ends without a student
+
 ROOT = Path(__file__).resolve().parent.parent
 STAMP = "2026-11-20T10:{:02d}:00+00:00"
-
-
-@pytest.fixture(autouse=True)
-def practice_edition():
-    """Every test starts and ends without a student."""
-    variants.end_assignment()
-    yield
-    variants.end_assignment()
 
 
 def output(question_id: str, answer: object, student: str | None = None, minute: int = 0, **context) -> dict:

@@ -10,18 +10,12 @@ from pathlib import Path
 import pytest
 from test_grade_robustness import call, output, save
 
-from course_utils.exercises import variants
 from course_utils.grading import grade, late
+
+pytestmark = pytest.mark.usefixtures("no_student")  # every test starts and ends without a student
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = "[deadline]\nlate_penalty_per_day = 0.1\nmax_late_penalty = 0.3\n[points]\nauto = 10\n"
-
-
-@pytest.fixture(autouse=True)
-def practice_edition():
-    variants.end_assignment()
-    yield
-    variants.end_assignment()
 
 
 def right(student: str) -> float:

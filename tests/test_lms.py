@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from test_grade_robustness import call, output, save
 
-from course_utils.exercises import variants
 from course_utils.grading import lms
+
+pytestmark = pytest.mark.usefixtures("no_student")  # every test starts and ends without a student
 
 ROOT = Path(__file__).resolve().parent.parent
 CANVAS_ROSTER = """Student,ID,SIS User ID,SIS Login ID,Section,Old Quiz (11)
@@ -29,13 +30,6 @@ MOODLE_ROSTER = """First name;Surname;ID number;Email address
 지우;최;2026000004;jw@uni.ac.kr
 """
 NFD = unicodedata.normalize("NFD", "이영희")
-
-
-@pytest.fixture(autouse=True)
-def practice_edition():
-    variants.end_assignment()
-    yield
-    variants.end_assignment()
 
 
 def make_class(tmp_path: Path, yh_folder: str) -> Path:

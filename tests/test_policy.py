@@ -14,15 +14,10 @@ from course_utils.exercises import engine, variants
 from course_utils.exercises.catalog import QUESTIONS, RECORD_MIME, checkpoint
 from course_utils.grading import grade, policy
 
+pytestmark = pytest.mark.usefixtures("no_student")  # every test starts and ends without a student
+
 ROOT = Path(__file__).resolve().parent.parent
 ANN = "ann"
-
-
-@pytest.fixture(autouse=True)
-def practice_edition():
-    variants.end_assignment()
-    yield
-    variants.end_assignment()
 
 
 def attempts_output(question_id: str, answers: list, student: str = ANN) -> dict:

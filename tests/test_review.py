@@ -10,17 +10,10 @@ from pathlib import Path
 import pytest
 from test_grade_robustness import call, output, save
 
-from course_utils.exercises import variants
+pytestmark = pytest.mark.usefixtures("no_student")  # every test starts and ends without a student
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG = "필요한 변화의 랭크가 낮기 때문입니다. " * 30  # longer than the grades CSV's 300 characters
-
-
-@pytest.fixture(autouse=True)
-def practice_edition():
-    variants.end_assignment()
-    yield
-    variants.end_assignment()
 
 
 def grade_cli(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:

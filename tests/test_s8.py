@@ -5,23 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_utils.exercises import engine, variants
 from course_utils.exercises.catalog import QUESTIONS, checkpoint, s8  # the catalog first: it registers in order
 from course_utils.memory.causal_lm import TABLE_SEQ_LENS, qlora_training_gib
 
-
-@pytest.fixture(autouse=True)
-def practice_edition():
-    variants.end_assignment()
-    yield
-    variants.end_assignment()
-
-
-@pytest.fixture()
-def shown(monkeypatch) -> list[dict]:
-    bundles: list[dict] = []
-    monkeypatch.setattr(engine, "_emit", bundles.append)
-    return bundles
+pytestmark = pytest.mark.usefixtures("no_student")  # every test starts and ends without a student
 
 
 def test_the_three_questions_belong_to_notebook_06():

@@ -16,23 +16,11 @@ from course_utils.exercises import engine, variants
 from course_utils.exercises.catalog import QUESTIONS, RECORD_MIME, checkpoint
 from course_utils.exercises.engine import SealedQuestion
 
+pytestmark = pytest.mark.usefixtures("no_student")  # every test starts and ends without a student
+
 STUDENT = "2026123456"
 # a context value per name check() may need (the answers computed from it are searched for too)
 CONTEXT = {"measured": 1.37, "data": None, "r": 8, "preset": None}
-
-
-@pytest.fixture(autouse=True)
-def assignment():
-    variants.end_assignment()
-    yield
-    variants.end_assignment()
-
-
-@pytest.fixture()
-def shown(monkeypatch) -> list[dict]:
-    bundles: list[dict] = []
-    monkeypatch.setattr(engine, "_emit", bundles.append)
-    return bundles
 
 
 def _context(question) -> dict:

@@ -6,7 +6,6 @@ import unicodedata
 
 import pytest
 
-from course_utils.exercises import engine as checkpoints
 from course_utils.exercises import variants
 from course_utils.exercises.catalog import QUESTIONS, RECORD_MIME, checkpoint
 from course_utils.exercises.computed import s2_q2_variants
@@ -14,24 +13,10 @@ from course_utils.exercises.engine import WITHHELD
 from course_utils.exercises.why import WHY
 from course_utils.memory.estimate import GIB, GPU_GIB, estimate_training_memory
 
+pytestmark = pytest.mark.usefixtures("no_student")  # every test starts and ends without a student
+
 VARIANT_IDS = [q.id for q in QUESTIONS.values() if q.draw]
 ALICE, BOB = "2026000001", "2026000002"
-
-
-@pytest.fixture(autouse=True)
-def practice_edition():
-    """Every test starts and ends in the practice edition (no student)."""
-    variants.end_assignment()
-    yield
-    variants.end_assignment()
-
-
-@pytest.fixture()
-def shown(monkeypatch) -> list[dict]:
-    """The MIME bundles check()/hint()/solution() display."""
-    bundles: list[dict] = []
-    monkeypatch.setattr(checkpoints, "_emit", bundles.append)
-    return bundles
 
 
 def test_the_formula_questions_have_variants():

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from course_utils.runtime.env import hub_offline
@@ -85,3 +86,38 @@ def move_into_place(staging: Path, target: Path) -> None:
         os.replace(target, old)
     os.replace(staging, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def finish(state, metrics: dict, out: Path, started: float, message: str, log_line) -> dict:
+    """End of a training command on every process: the main process times the run, writes ``metrics.json`` last
+    (atomically) and logs `message`; then all processes wait for each other and leave the process group."""
+    from course_utils.runtime.io import write_json
+
+    if state.is_main_process:
+        metrics["seconds"] = round(time.perf_counter() - started, 2)
+        write_json(out / METRICS_FILE, metrics)  # last: its presence means a finished run
+        log_line(message, True)
+    state.wait_for_everyone()
+    if state.use_distributed:
+        state.destroy_process_group()
+    return metrics
+
+
+def run_command(argv: list[str] | None, build_parser, resolve, run, summary) -> int:
+    """Parse, validate (exit 2 with one line on bad input, nothing written), run; the main process prints
+    ``summary(plan, metrics)`` as one JSON line."""
+    import json
+
+    from course_utils.runtime.env import is_main_process
+
+    started = time.perf_counter()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        plan = resolve(args)
+    except UsageError as err:
+        parser.error(str(err))
+    metrics = run(plan, started)
+    if is_main_process():
+        print(json.dumps(summary(plan, metrics)))
+    return 0

@@ -26,13 +26,15 @@ from course_utils.runs.command import (
     UsageError,
     check_model,
     check_out,
+    finish,
     int_at_least,
     log,
     move_into_place,
     positive_float,
+    run_command,
 )
 from course_utils.runtime.cli import CommandParser
-from course_utils.runtime.env import is_main_process, world_size
+from course_utils.runtime.env import world_size
 from course_utils.runtime.paths import DATA_DIR
 
 INSTRUCTIONS = DATA_DIR / "ko_instructions.jsonl"
@@ -180,7 +182,7 @@ def run(plan: Plan, started: float | None = None) -> dict:
     from course_utils.llm.sft import add_lora, build_sft_trainer
     from course_utils.runtime.data import quiet_datasets
     from course_utils.runtime.env import compute_dtype
-    from course_utils.runtime.io import library_versions, versions, write_json
+    from course_utils.runtime.io import library_versions, versions
     from course_utils.runtime.quiet import silence_library_noise
     from course_utils.runtime.training import measure_parameters
 
@@ -225,31 +227,14 @@ def run(plan: Plan, started: float | None = None) -> dict:
         trainer.model.save_pretrained(staging)
         move_into_place(staging, plan.out / "adapter")
         metrics["adapter_mb"] = round(folder_mb(plan.out / "adapter"), 3)
-        metrics["seconds"] = round(time.perf_counter() - started, 2)
-        write_json(plan.out / METRICS_FILE, metrics)  # last: its presence means a finished run
-        _log(f"after: {after} -> {plan.out}", main)
-    state.wait_for_everyone()
-    if state.use_distributed:
-        state.destroy_process_group()
-    return metrics
+    return finish(state, metrics, plan.out, started, f"after: {after} -> {plan.out}", _log)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, validate (exit 2 with one line on bad input, nothing written), train; print the result line."""
-    started = time.perf_counter()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        plan = resolve(args)
-    except UsageError as err:
-        parser.error(str(err))
-    metrics = run(plan, started)
-    if is_main_process():
-        print(json.dumps({"metrics": str(plan.out / METRICS_FILE), "before": metrics["before"],
-                          "after": metrics["after"], "world_size": metrics["world_size"],
-                          "seconds": metrics["seconds"]}))
-    return 0
-
+    return run_command(argv, build_parser, resolve, run, lambda plan, metrics: {
+        "metrics": str(plan.out / METRICS_FILE), "before": metrics["before"], "after": metrics["after"],
+        "world_size": metrics["world_size"], "seconds": metrics["seconds"]})
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import tempfile
 import time
@@ -28,14 +27,16 @@ from course_utils.runs.command import (
     UsageError,
     check_model,
     check_out,
+    finish,
     int_at_least,
     log,
     move_into_place,
     positive_float,
+    run_command,
 )
 from course_utils.runtime.cli import CommandParser
-from course_utils.runtime.env import datasets_offline, hub_offline, is_main_process, world_size
-from course_utils.runtime.io import versions, write_json
+from course_utils.runtime.env import datasets_offline, hub_offline, world_size
+from course_utils.runtime.io import versions
 from course_utils.runtime.training import EXAMPLE_ID, ExampleRecorder
 from course_utils.runtime.validate import choice
 
@@ -275,30 +276,15 @@ def run(plan: Plan, started: float | None = None) -> dict:
         "written_by_process": state.process_index, "versions": versions()}
     if main:
         move_into_place(staging, saved)
-        metrics["seconds"] = round(time.perf_counter() - started, 2)
-        write_json(plan.out / METRICS_FILE, metrics)  # last: its presence means a finished run
-        _log(f"accuracy {result.accuracy:.3f}, eval loss {result.eval_loss:.4f} -> {plan.out}", main)
-    state.wait_for_everyone()
-    if state.use_distributed:
-        state.destroy_process_group()
-    return metrics
+    return finish(state, metrics, plan.out, started,
+                  f"accuracy {result.accuracy:.3f}, eval loss {result.eval_loss:.4f} -> {plan.out}", _log)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, validate (exit 2 with one line on bad input, nothing written), train; print the metrics path."""
-    started = time.perf_counter()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        plan = resolve(args)
-    except UsageError as err:
-        parser.error(str(err))
-    metrics = run(plan, started)
-    if is_main_process():
-        print(json.dumps({"metrics": str(plan.out / METRICS_FILE), "accuracy": metrics["accuracy"],
-                          "world_size": metrics["world_size"], "seconds": metrics["seconds"]}))
-    return 0
-
+    return run_command(argv, build_parser, resolve, run, lambda plan, metrics: {
+        "metrics": str(plan.out / METRICS_FILE), "accuracy": metrics["accuracy"],
+        "world_size": metrics["world_size"], "seconds": metrics["seconds"]})
 
 if __name__ == "__main__":
     sys.exit(main())
