@@ -233,6 +233,24 @@ def sweep_table(cache: dict):
     return pd.DataFrame(rows)
 
 
+def describe(setting: str) -> str:
+    """A setting in words: 'r=8, α=16, query · value' (or '모든 Linear' for every encoder Linear)."""
+    s = SETTINGS[setting]
+    where = "query · value" if s.targets == QUERY_VALUE else "모든 Linear" if s.targets == ALL_LINEAR else \
+        " · ".join(s.targets)
+    return f"{'QLoRA ' if s.method == 'qlora' else ''}r={s.r}, α={s.alpha}, {where}"
+
+
+def chosen_summary(cache: dict) -> dict:
+    """The sweep's choice (highest mean validation accuracy) with its validation and test mean and std."""
+    name = cache["meta"]["chosen"]
+    runs = _runs_of(cache, name)
+    val, val_sd = mean_std([r["validation_accuracy"] for r in runs])
+    test, test_sd = mean_std([r["test_accuracy"] for r in runs])
+    return {"setting": name, "label": describe(name), "seeds": len(runs), "validation": val,
+            "validation_std": val_sd, "test": test, "test_std": test_sd}
+
+
 def _bars(ax, labels, means, stds, color, title: str, low: float) -> None:
     """Bars with std error bars and their value above each (large type for a projector)."""
     ax.bar(labels, means, yerr=stds, capsize=8, color=color)
