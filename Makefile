@@ -16,7 +16,7 @@ LOWEST_PY := $(LOWEST_VENV)/bin/python
 # make colab REPO=owner/name: point the badges, setup cells and pyproject at another GitHub repository.
 REPO ?=
 
-.PHONY: venv run test test-lowest test-python unit notebooks lab figs bench strip colab bundle gpu-check experiments slides demo \
+.PHONY: venv run test test-lowest test-python unit notebooks lab figs bench strip colab bundle gpu-check experiments lessons slides demo \
 	stored-runs release tiny-llm llm-sweep clean
 
 venv: $(STAMP)
@@ -103,6 +103,13 @@ experiments: $(STAMP)
 	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) -m course_utils experiments --out build/experiments_run.json
 	$(PY) -m course_utils experiments --merge results/comparison_offline.json build/experiments_run.json \
 		--out results/comparison_offline.json
+
+# make lessons: the longer offline runs behind notebook 04's LoRA vs QLoRA and notebook 01's r / alpha / target sweep
+# (7 settings x 3 seeds, 150 steps, chosen on validation; about 25 minutes on one thread), written to
+# results/lessons_offline.json (committed).
+lessons: $(STAMP)
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m course_utils lessons --out results/lessons_offline.json
+	rm -f results/lessons_offline.json.partial
 
 # make stored-runs: run notebooks 00 and 04 in the offline profile and store their long training results in
 # results/notebook_runs.json (committed): the demo profile shows them, the offline profile checks itself against them.

@@ -25,6 +25,7 @@ COMMANDS = {
     "train": ("course_utils.runs.train", "train one method as a command (also under accelerate launch)"),
     "sft": ("course_utils.runs.sft", "instruction-tune a causal LM with QLoRA as a command (also under accelerate)"),
     "experiments": ("course_utils.runs.experiments", "the long offline method comparison cache (make experiments)"),
+    "lessons": ("course_utils.runs.lessons", "the cached runs behind notebooks 04 and 01's lessons (make lessons)"),
     "stored-runs": ("course_utils.runs.stored", "store notebooks' long training runs for the demo (make stored-runs)"),
     "preset-answers": ("course_utils.runs.preset_answers", "store the demo's preset memory answers (make stored-runs)"),
     "gpu-check": ("course_utils.runs.gpu_check", "what only a CUDA GPU can confirm (make gpu-check)"),

@@ -166,15 +166,16 @@ def _free(device: str) -> None:
 def run_one(spec: MethodSpec, model_id: str, tokenizer: PreTrainedTokenizerBase, data: DatasetDict, *,
             seed: int, steps: int, batch_size: int, max_length: int, device: str = "cpu",
             dtype: torch.dtype = torch.float32, eval_split: str = "test", known: dict | None = None,
-            callbacks: Sequence = ()) -> dict:
+            callbacks: Sequence = (), target_modules: Sequence[str] = TARGET_MODULES) -> dict:
     """Build, measure, train and evaluate one method for one seed; return its record (a flat dict).
 
     `known` may carry ``adapter_bytes`` and ``tensor_memory_mib`` from another seed of the same method: both
     depend only on the method's shapes, so they are measured once (saving a write and a probe step per seed).
-    `callbacks` go to the Trainer (e.g. :class:`course_utils.runs.experiments.LearningCurve`).
+    `callbacks` go to the Trainer (e.g. :class:`course_utils.runs.experiments.LearningCurve`); `target_modules` to
+    :func:`build_model` (the comparison keeps query and value for every method).
     """
     known = known or {}
-    model = build_model(spec, model_id, device, dtype, seed)
+    model = build_model(spec, model_id, device, dtype, seed, target_modules=target_modules)
     if "tensor_memory_mib" in known:
         tensor_mib = known["tensor_memory_mib"]
     else:
