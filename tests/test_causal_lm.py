@@ -51,7 +51,9 @@ def test_all_linear_adapts_the_four_linear_layers_of_every_block_never_the_head(
     assert len(plan.adapted) == 24 * 4 and plan.saved == ()
     assert {a.name.rsplit(".", 1)[-1] for a in plan.adapted} == {"query_key_value", "dense", "dense_h_to_4h",
                                                                    "dense_4h_to_h"}
-    assert set(four_bit_module_names(model, ("lm_head",))) == {a.name for a in plan.adapted}  # the head stays 16-bit
+    adapted = {a.name for a in plan.adapted}
+    # the head stays 16-bit by transformers' own choice (it is embed_out in transformers 5.0, lm_head in 5.24)
+    assert set(four_bit_module_names(model)) == adapted
 
 
 def _tiny(arch: str, tied: bool) -> torch.nn.Module:
@@ -76,7 +78,8 @@ def test_trainable_count_and_adapter_bytes_equal_what_peft_reports(arch, tied):
     trainable, total = wrapped.get_nb_trainable_parameters()
     assert count_trainable(model, "lora", r=16, target_modules="all-linear", task_type="CAUSAL_LM") == (trainable,
                                                                                                          total)
-    assert not any("lm_head" in name for name, _ in wrapped.named_parameters() if "lora_" in name)
+    assert not any(head in name for name, _ in wrapped.named_parameters() if "lora_" in name
+                   for head in ("lm_head", "embed_out"))
     estimate = estimate_training_memory(model, "qlora", "fp16", r=16, target_modules="all-linear", kbit_upcast=False)
     assert estimate["adapters"] == estimate["gradients"] == 4 * trainable  # fp32 LoRA A/B, nothing else trained
 

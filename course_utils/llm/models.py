@@ -33,13 +33,15 @@ def load_causal_lm(model_id: str, four_bit: bool = True, device: str = "cpu",
                    compute_dtype: torch.dtype = torch.float32) -> PreTrainedModel:
     """The causal LM in NF4 + double quantization (`four_bit`) or in `compute_dtype`, on `device`.
 
-    The LM head stays unquantized (transformers skips ``lm_head``; with tied embeddings it is the embedding). On a CPU
+    The output layer stays unquantized (transformers' own choice: the output embeddings, tied or not). On a CPU
     every 4-bit layer keeps bitsandbytes' portable path, so generating and then training works on every CPU.
     """
     if not isinstance(four_bit, bool):
         raise TypeError(f"four_bit must be True or False, got {four_bit!r}")
     device_map = {"": torch.device(device).index or 0} if device.startswith("cuda") else {"": "cpu"}
-    kwargs = {"quantization_config": nf4_config(compute_dtype, skip_modules=["lm_head"])} if four_bit else {}
+    # skip_modules=None: transformers keeps the output layer (lm_head, GPT-NeoX's embed_out) out of 4-bit by itself; a
+    # list naming "lm_head" would replace that choice and quantize GPT-NeoX's embed_out on transformers 5.0
+    kwargs = {"quantization_config": nf4_config(compute_dtype, skip_modules=None)} if four_bit else {}
     model = AutoModelForCausalLM.from_pretrained(model_id, dtype=compute_dtype, device_map=device_map, **kwargs)
     if four_bit:
         if not quantized_modules(model):

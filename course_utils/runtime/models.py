@@ -52,14 +52,15 @@ def load_model_and_tokenizer(profile: Profile, num_labels: int = 2,
 
 
 def nf4_config(compute_dtype: torch.dtype = torch.float32,
-               skip_modules: Sequence[str] = DEFAULT_SKIP_MODULES) -> BitsAndBytesConfig:
+               skip_modules: Sequence[str] | None = DEFAULT_SKIP_MODULES) -> BitsAndBytesConfig:
     """NF4 + double quantization set explicitly (the library default is FP4 without DQ)."""
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute_dtype,
-        llm_int8_skip_modules=list(validate.name_list(skip_modules, "skip_modules")),
+        # None: transformers' own choice (tied and output embeddings, the last module); a list replaces it entirely
+        llm_int8_skip_modules=None if skip_modules is None else list(validate.name_list(skip_modules, "skip_modules")),
     )
 
 

@@ -58,7 +58,7 @@ class Preset:
     intermediate: int
     vocab: int
     target_modules: str | tuple[str, ...]
-    skip_modules: tuple[str, ...]
+    skip_modules: tuple[str, ...] | None  # None: transformers' defaults (the output layer, whatever its name)
     r: int
     # GPT-NeoX only (the LLaMA and BERT presets keep their config classes' defaults)
     max_positions: int = 2048
@@ -89,13 +89,14 @@ PRESETS: dict[str, Preset] = {
     # intermediate_size, vocab_size 30080, max_position_embeddings 2048, rotary_pct, tie_word_embeddings false,
     # use_parallel_residual true. `params`: n_parameters on each model card (1.3b and 5.8b equal the config's count;
     # 12.8b's card says 5,027,840 more than its config.json builds, unexplained). LoRA r=16 on all linear layers (the
-    # course's QLoRA recipe for notebook 06); the LM head stays out of 4-bit as in course_utils.llm.models.
-    "polyglot-ko-1.3b": Preset("polyglot-ko-1.3B", "gpt_neox", 2048, 24, 16, 8192, 30080, "all-linear", ("lm_head",),
+    # course's QLoRA recipe for notebook 06). skip_modules None: transformers' own choice keeps the output layer out of
+    # 4-bit, as course_utils.llm.models loads it (its name changed: embed_out in transformers 5.0, lm_head in 5.24).
+    "polyglot-ko-1.3b": Preset("polyglot-ko-1.3B", "gpt_neox", 2048, 24, 16, 8192, 30080, "all-linear", None,
                                16, rotary_pct=0.5, params=1_331_810_304),
-    "polyglot-ko-5.8b": Preset("polyglot-ko-5.8B", "gpt_neox", 4096, 28, 16, 16384, 30080, "all-linear", ("lm_head",),
+    "polyglot-ko-5.8b": Preset("polyglot-ko-5.8B", "gpt_neox", 4096, 28, 16, 16384, 30080, "all-linear", None,
                                16, rotary_pct=0.25, params=5_885_059_072),
     "polyglot-ko-12.8b": Preset("polyglot-ko-12.8B", "gpt_neox", 5120, 40, 40, 20480, 30080, "all-linear",
-                                ("lm_head",), 16, rotary_pct=0.5, params=12_898_631_680),
+                                None, 16, rotary_pct=0.5, params=12_898_631_680),
 }
 
 
