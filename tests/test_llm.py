@@ -112,6 +112,10 @@ def test_greedy_answers_are_the_same_in_a_batch_and_one_by_one(tokenizer):
     single = [generate_answers(model, tokenizer, [row])[0] for row in test]
     assert batched == single
     assert tokenizer.padding_side == "right"  # restored
+    raw = generate_answers(model, tokenizer, test, max_new_tokens=6, first_line=False)
+    assert [r.replace("⏎", "\n").replace("</s>", "").strip().split("\n")[0].strip() for r in raw] == \
+        generate_answers(model, tokenizer, test, max_new_tokens=6)
+    assert "\n" not in "".join(raw) and "<pad>" not in "".join(raw)
 
 
 def test_score_counts_exact_and_well_formed_answers():

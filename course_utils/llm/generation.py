@@ -11,8 +11,9 @@ from course_utils.llm.prompts import format_prompt
 
 @torch.no_grad()
 def generate_answers(model, tokenizer, rows: Sequence[Mapping], max_new_tokens: int = 8,
-                     batch_size: int = 16) -> list[str]:
-    """Greedy decoding (deterministic) of each row's prompt; the answer is the text up to the first line break."""
+                     batch_size: int = 16, first_line: bool = True) -> list[str]:
+    """Greedy decoding (deterministic) of each row's prompt; the answer is the text up to the first line break
+    (`first_line=False`: the whole continuation with its end token, line breaks shown as ⏎)."""
     if isinstance(rows, (str, Mapping)):
         raise TypeError("rows must be a list of rows (dicts with instruction/input), not a single "
                         f"{type(rows).__name__}")
@@ -28,8 +29,12 @@ def generate_answers(model, tokenizer, rows: Sequence[Mapping], max_new_tokens: 
             out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id)
             new = out[:, batch["input_ids"].shape[1]:]
-            answers += [text.strip().split("\n")[0].strip()
-                        for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
+            if first_line:
+                answers += [text.strip().split("\n")[0].strip()
+                            for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
+            else:  # everything it wrote, the end token included (padding after it left out)
+                kept = [[t for t in row.tolist() if t != tokenizer.pad_token_id] for row in new]
+                answers += [tokenizer.decode(ids).replace("\n", "⏎") for ids in kept]
     finally:
         tokenizer.padding_side = side
         model.train(was_training)
