@@ -21,8 +21,10 @@ from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.paths import ROOT
 
 # What the bundle carries besides the wheel, relative to the repository root (folders are copied whole).
-# results/lessons_offline.json: the stored runs notebooks 01 and 04 show in every profile (Colab included).
-CONTENTS = ("README.md", "course_utils", "notebooks", "data", "figs", "results/lessons_offline.json")
+# results/lessons_offline.json: the stored runs notebooks 01 and 04 show in every profile (Colab included);
+# results/llm_sweep.json: notebook 06's budget when a Colab session falls back to the offline profile.
+CONTENTS = ("README.md", "course_utils", "notebooks", "data", "figs", "results/lessons_offline.json",
+            "results/llm_sweep.json")
 SKIPPED = ("__pycache__", ".ipynb_checkpoints")
 
 
