@@ -22,7 +22,14 @@ from course_utils.llm.data import answers, load_instructions
 from course_utils.llm.deploy import folder_mb, merge_adapter, update_vs_requantization
 from course_utils.llm.generation import generate_answers, score
 from course_utils.llm.models import TINY_MODEL_DIR, load_causal_lm, load_tokenizer, shape_only
-from course_utils.llm.prompts import check_row, format_prompt, loss_with_and_without_mask, mask_prompt, token_table
+from course_utils.llm.prompts import (
+    check_row,
+    format_prompt,
+    loss_with_and_without_mask,
+    mask_prompt,
+    style_token_table,
+    token_table,
+)
 from course_utils.llm.sft import build_sft_trainer, keep_adapter_fp32, mixed_precision, trl_labels
 from course_utils.runtime.models import quantized_modules
 
@@ -98,6 +105,8 @@ def test_a_prompt_longer_than_max_length_is_an_error_not_a_silent_cut(tokenizer)
 def test_token_table_and_the_masking_lesson(tokenizer, rows):
     table = token_table(rows[0], tokenizer)
     assert table["손실에 포함"].sum() == len(tokenizer(rows[0]["output"], add_special_tokens=False)["input_ids"]) + 1
+    html = style_token_table(table).to_html()
+    assert "&lt;/s&gt;" in html and "font-weight: bold" in html and "color: #999999" in html
     losses = loss_with_and_without_mask(load_causal_lm(TINY), tokenizer, rows[:4])
     assert 0 < losses["answer_share"] < 0.1
     assert losses["masked_loss"] > 0 and losses["unmasked_loss"] > 0

@@ -68,6 +68,17 @@ def token_table(row: Mapping, tokenizer, max_length: int = 256):
                          "손실에 포함": [label != -100 for label in example["labels"]]})
 
 
+def style_token_table(table, last: int = 10):
+    """The last `last` rows of :func:`token_table`, prompt tokens greyed and answer tokens bold; special tokens such as
+    ``</s>`` are escaped, so HTML shows them instead of reading them as tags."""
+    shown = table.tail(last)
+
+    def look(row):
+        return ["font-weight: bold" if row["손실에 포함"] else "color: #999999"] * len(row)
+
+    return shown.style.apply(look, axis=1).format(escape="html").hide(axis="index")
+
+
 def loss_with_and_without_mask(model, tokenizer, rows, max_length: int = 256) -> dict[str, float]:
     """The same batch scored two ways: mean loss over answer tokens only (masked) and over every token (unmasked),
     plus the share of tokens that are answer tokens."""
