@@ -48,5 +48,6 @@ def score(answers: Sequence[str], rows: Sequence[Mapping], allowed: Sequence[str
     if not rows:
         raise ValueError("rows is empty: nothing to score")
     exact = sum(a == row["output"].strip() for a, row in zip(answers, rows)) / len(rows)
-    well_formed = sum(a in set(allowed) for a in answers) / len(rows)
+    allowed = set(allowed)
+    well_formed = sum(a in allowed for a in answers) / len(rows)
     return {"exact": round(exact, 4), "format": round(well_formed, 4)}

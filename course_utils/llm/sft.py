@@ -11,16 +11,7 @@ from transformers import PreTrainedModel, PrinterCallback
 
 from course_utils.llm.prompts import to_prompt_completion
 from course_utils.runtime.data import quiet_datasets
-from course_utils.runtime.env import gpu_computes_bf16
-from course_utils.runtime.training import StepProgress
-
-
-def mixed_precision(device: str) -> dict[str, bool]:
-    """bf16 on GPUs that compute in it (A100, L4, H100), fp16 on older ones (T4), neither on CPU. trl turns bf16 on
-    when fp16 is unset, so both are always given."""
-    if not device.startswith("cuda"):
-        return {"bf16": False, "fp16": False}
-    return {"bf16": True, "fp16": False} if gpu_computes_bf16() else {"bf16": False, "fp16": True}
+from course_utils.runtime.training import StepProgress, mixed_precision
 
 
 def sft_dataset(rows: Sequence[Mapping]) -> Dataset:

@@ -129,11 +129,12 @@ def process_peak_rss_mb() -> float:
     return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
 
 
-def _mixed_precision(device: str) -> dict[str, bool]:
-    """Trainer flags: bf16 where supported, fp16 on other CUDA GPUs, none on CPU."""
+def mixed_precision(device: str) -> dict[str, bool]:
+    """Trainer flags: bf16 on GPUs that compute in it (A100, L4, H100), fp16 on older ones (T4), neither on CPU.
+    Both are always given: trl's SFTConfig turns bf16 on when fp16 is unset."""
     if not device.startswith("cuda"):
-        return {}
-    return {"bf16": True} if gpu_computes_bf16() else {"fp16": True}
+        return {"bf16": False, "fp16": False}
+    return {"bf16": True, "fp16": False} if gpu_computes_bf16() else {"bf16": False, "fp16": True}
 
 
 def build_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, train_dataset, eval_dataset, *,
@@ -163,7 +164,7 @@ def build_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tr
         # 켜 두면 프로세스 N개일 때 손실에 N을 곱합니다. BERT 분류 손실은 배치 평균이므로
         # 그래디언트가 N배가 됩니다 (transformers 5.x trainer.py, compute_loss).
         average_tokens_across_devices=False,
-        **_mixed_precision(device),           # GPU: bf16 지원이면 bf16, 아니면 fp16 (CPU는 fp32)
+        **mixed_precision(device),           # GPU: bf16 지원이면 bf16, 아니면 fp16 (CPU는 fp32)
     )
     trainer = Trainer(
         model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
