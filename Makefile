@@ -83,6 +83,7 @@ strip: $(STAMP)
 colab:
 	@test -x $(PY) || $(MAKE) venv
 	$(PY) -m course_utils colab $(REPO) --root .
+	$(PY) -m course_utils release --source notebooks --out release
 
 # make bundle: dist/peft-course-colab.zip (the package as a wheel + notebooks + data + figures), to hand out through
 # an LMS or Drive instead of publishing a repository. Like `colab`, an existing venv is used as it is.
@@ -129,7 +130,7 @@ slides: $(STAMP)
 demo: $(STAMP)
 	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) benchmarks/demo.py --repeat 3
 
-# make release: release/practice (hints, model answers) and release/assignment (graded use: no answers, STUDENT_ID
+# make release: release/practice (hints, model answers; committed: the Colab badges open it) and release/assignment (graded use: no answers, STUDENT_ID
 # cell, per-student numbers); fails naming the cell when an answer would show in the assignment edition.
 release: $(STAMP)
 	$(PY) -m course_utils release --source notebooks --out release

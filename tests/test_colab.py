@@ -276,7 +276,7 @@ def test_readme_rewrite_leaves_example_addresses_alone(tmp_path):
     readme.write_text(f"{badge}\n\n예: {example}\n", encoding="utf-8")
     assert colab.rewrite_readme(readme, "x/y")
     text = readme.read_text(encoding="utf-8")
-    assert "github/x/y/blob/main/notebooks/00_x.ipynb)" in text and example in text
+    assert "github/x/y/blob/main/release/practice/00_x.ipynb)" in text and example in text
 
 
 def test_make_colab_rewrites_every_badge_and_setup_cell_of_a_copy(checkout):

@@ -126,3 +126,26 @@ def test_the_real_notebooks_release_without_any_answer(tmp_path):
     for path in (tmp_path / "practice").glob("*.ipynb"):
         nb = json.loads(path.read_text(encoding="utf-8"))
         assert not any(INSTRUCTOR in tags(c) for c in nb["cells"]), path.name
+
+
+def test_links_are_rewritten_for_the_edition_folder():
+    text = '![그림](../figs/a.png) <img src="../figs/b.png"> [웹](https://x.org/a.png) [절](#sec) [책](references.md)'
+    moved = release.moved_links(text, Path("notebooks"), Path("release/practice"))
+    assert moved == ('![그림](../../figs/a.png) <img src="../../figs/b.png"> [웹](https://x.org/a.png) [절](#sec) '
+                     '[책](../../notebooks/references.md)')
+    assert release.moved_links(text, Path("notebooks"), Path("notebooks")) == text
+
+
+def test_the_committed_practice_edition_is_what_colab_opens_and_is_up_to_date():
+    """The Colab badges open release/practice (no instructor notes, no slide text); it must match notebooks/ now."""
+    practice = ROOT / release.PRACTICE_DIR
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(p.name for p in practice.glob("*.ipynb")) == [p.name for p in paths]
+    for path in paths:
+        want = release.practice_edition(json.loads(path.read_text(encoding="utf-8")), (NOTEBOOKS, practice))
+        have = json.loads((practice / path.name).read_text(encoding="utf-8"))
+        assert have == want, f"{release.PRACTICE_DIR}/{path.name} is older than notebooks/{path.name}: run make release"
+        assert not any({INSTRUCTOR, "slide"} & set(tags(c)) for c in have["cells"])
+        markdown = "".join(cell_source(c) for c in have["cells"] if c["cell_type"] == "markdown")
+        for link in release.RELATIVE_LINK.findall(markdown):
+            assert (practice / link[1]).resolve().exists(), f"{path.name}: broken link {link[1]}"

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_utils.publish.editions import PRACTICE_DIR
 from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.paths import ROOT
 
@@ -36,6 +37,8 @@ ACCELERATOR, GPU_TYPE = "GPU", "T4"
 # The requirements the course checks at start-up (torch is Colab's own build; the others come from pyproject).
 CHECKED_PACKAGES = ("torch", "transformers", "peft", "bitsandbytes")
 COLAB_URL = re.compile(r"(?<=\]\()(https://colab\.research\.google\.com/github/)([^/\s)]+/[^/\s)]+)(/blob/)")
+#: A whole badge target in markdown, ending in the notebook's file name (any repository, branch and folder).
+BADGE_TARGET = re.compile(r"(?<=\]\()https://colab\.research\.google\.com/github/[^\s)]+/(\d\d_[^/\s)]+\.ipynb)(?=\))")
 PYPROJECT_REPO = re.compile(r'(?m)^(Repository\s*=\s*")https://github\.com/([^"]+)(")')
 
 
@@ -85,8 +88,10 @@ def set_configured_repo(repo: str, root: Path = ROOT) -> bool:
 
 
 def colab_url(repo: str, notebook: str) -> str:
-    """The Colab address that opens `notebook` (a file name in notebooks/) from GitHub."""
-    return f"https://colab.research.google.com/github/{validate_repo(repo)}/blob/{BRANCH}/notebooks/{notebook}"
+    """The Colab address that opens `notebook` (a file name in notebooks/) from GitHub, in its practice edition
+    (no instructor notes, no slide text: editions.PRACTICE_DIR)."""
+    return (f"https://colab.research.google.com/github/{validate_repo(repo)}/blob/{BRANCH}/{PRACTICE_DIR}/"
+            f"{notebook}")
 
 
 def badge_markdown(repo: str, notebook: str) -> str:
@@ -340,10 +345,10 @@ def rewrite_notebook(path: Path, repo: str) -> bool:
 
 
 def rewrite_readme(path: Path, repo: str) -> bool:
-    """Point every Colab badge link in the README at `repo`; True if the file changed."""
+    """Point every Colab badge link in the README at `repo`'s practice edition; True if the file changed."""
     path, repo = Path(path), validate_repo(repo)
     text = path.read_text(encoding="utf-8")
-    new = COLAB_URL.sub(lambda m: f"{m[1]}{repo}{m[3]}", text)
+    new = BADGE_TARGET.sub(lambda m: colab_url(repo, m[1]), text)
     if new != text:
         path.write_text(new, encoding="utf-8")
     return new != text

@@ -34,6 +34,8 @@ INSTRUCTOR_HEADING = "**강사용 메모**"
 #: Tags whose cells students never see, per edition.
 DROPPED = {"practice": frozenset({INSTRUCTOR, SLIDE}), "assignment": frozenset({SOLUTION, INSTRUCTOR, SLIDE}),
            "slides": frozenset({VERIFY, INSTRUCTOR})}
+#: The student edition that Colab opens (relative to the repository root, committed); `make release` writes it.
+PRACTICE_DIR = "release/practice"
 BADGES = {"필수": CORE, "심화": DEEP}
 SECTION_HEAD = re.compile(r"^## (?!#)")
 UNBADGED_HEADS = ("## 참고문헌",)  # the references list closes a notebook without a badge

@@ -1,7 +1,8 @@
 """Two editions from one source: ``python -m course_utils release [--source notebooks] [--out release]``.
 
 * ``release/practice/``: the notebooks with hints, model answers and solution cells, for self-study and Colab;
-  only the instructor notes and the slide text (cells tagged ``instructor`` or ``slide``) are dropped.
+  only the instructor notes and the slide text (cells tagged ``instructor`` or ``slide``) are dropped. It is
+  committed: the Colab badges open it (:data:`PRACTICE_DIR`), and a test fails when it is older than notebooks/.
 * ``release/assignment/``: for graded use. Every cell tagged ``solution``, ``instructor`` or ``slide`` is dropped; a
   ``STUDENT_ID = None`` cell (with a short Korean note) follows the notebook's title; the notebook's metadata says
   ``edition: assignment``. In it, ``start_assignment(STUDENT_ID)`` gives each student their own numbers and makes
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import sys
@@ -26,10 +28,21 @@ from pathlib import Path
 from typing import Any
 
 from course_utils.exercises.catalog import QUESTIONS, Question
-from course_utils.publish.editions import CORE, DROPPED, SOLUTION, cell_source, tags, without, write_notebook
+from course_utils.publish.editions import (  # noqa: F401 (PRACTICE_DIR: the edition's folder, for callers)
+    CORE,
+    DROPPED,
+    PRACTICE_DIR,
+    SOLUTION,
+    cell_source,
+    tags,
+    without,
+    write_notebook,
+)
 from course_utils.runtime.cli import CommandParser
 
 ASSIGNMENT_TAG = "assignment"  # the cells the release adds
+#: A relative link target in markdown: ](path) or src="path", not a URL, an anchor or an absolute path.
+RELATIVE_LINK = re.compile(r"""(\]\(|src=["'])(?![a-z][a-z0-9+.-]*:|#|/)([^)"'\s]+)""")
 CALL = re.compile(r"""checkpoint\(\s*["']([^"'\s]+)["']\s*\)""")
 MARKERS = ("<details", "모범 답", "정답:", "정답은")  # what only a model answer says
 ALIASES = {  # set answers whose items are also written in Korean: listing all of them elsewhere gives it away
@@ -50,9 +63,25 @@ def _cell(kind: str, source: str, index: int) -> dict[str, Any]:
     return cell | ({"execution_count": None, "outputs": []} if kind == "code" else {})
 
 
-def practice_edition(nb: dict[str, Any]) -> dict[str, Any]:
-    """The practice edition of a notebook: everything but the instructor notes and the slide text."""
-    return copy.deepcopy(without(nb, DROPPED["practice"]))
+def practice_edition(nb: dict[str, Any], relink: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    """The practice edition of a notebook: everything but the instructor notes and the slide text. With
+    `relink` = (source folder, edition folder), relative links in markdown (figures) are rewritten to work there."""
+    edition = copy.deepcopy(without(nb, DROPPED["practice"]))
+    if relink is not None:
+        for cell in edition["cells"]:
+            if cell["cell_type"] == "markdown":
+                cell["source"] = moved_links(cell_source(cell), *relink)
+    return edition
+
+
+def moved_links(text: str, source: Path, target: Path) -> str:
+    """`text` with its relative links, written for a notebook in `source`, pointing at the same files from
+    `target` (e.g. ../figs/a.png from notebooks/ is ../../figs/a.png from release/practice/)."""
+    def move(match: re.Match) -> str:
+        absolute = os.path.normpath(os.path.join(os.path.abspath(source), match[2]))
+        return match[1] + Path(os.path.relpath(absolute, os.path.abspath(target))).as_posix()
+
+    return RELATIVE_LINK.sub(move, text)
 
 
 def student_cell(verdicts: bool = False, max_attempts: int | None = None) -> str:
@@ -183,7 +212,7 @@ def release(source: Path, out: Path, cell: str = STUDENT_CELL) -> list[str]:
     problems = []
     for path in paths:
         nb = json.loads(path.read_text(encoding="utf-8"))
-        write_notebook(practice_edition(nb), out / "practice" / path.name)
+        write_notebook(practice_edition(nb, (source, out / "practice")), out / "practice" / path.name)
         problems += solution_only_names(nb, path.name) + leaks(nb, path.name)  # cells named by their source index
         write_notebook(assignment_edition(nb, cell), out / "assignment" / path.name)
     return problems
