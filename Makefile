@@ -97,13 +97,17 @@ bundle:
 gpu-check: $(STAMP)
 	$(PY) -m course_utils gpu-check
 
-# make experiments: the long offline comparison (7 methods x 5 seeds, learning curves), merged into
-# results/comparison_offline.json, which is committed and read by notebook 05 (offline and demo profiles). The merge
-# replaces every run and keeps the cache's record of the learning rates tried before (meta.superseded).
+# make experiments: the long offline comparison behind notebook 05 (results/comparison_offline.json, committed; read
+# in the offline and demo profiles). (1) every method's learning rate is chosen on the validation split: 3 rates x
+# seeds 0, 1 (python -m course_utils select); (2) the same with reviews cut on the right, for LoRA at its chosen rate
+# (the truncation check); (3) seeds 2-4 at the chosen rates, and the cache with the choice in its meta. About two
+# hours on 2 CPU cores; run (1) as two processes (--methods) to halve it and pass both files to (3).
 experiments: $(STAMP)
-	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) -m course_utils experiments --out build/experiments_run.json
-	$(PY) -m course_utils experiments --merge results/comparison_offline.json build/experiments_run.json \
-		--out results/comparison_offline.json
+	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) -m course_utils select --out build/selection.json
+	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) -m course_utils select --methods lora --chosen-from build/selection.json \
+		--truncation right --out build/truncation.json
+	$(OFFLINE) OMP_NUM_THREADS=2 $(PY) -m course_utils select --finals build/selection.json \
+		--truncation-check build/truncation.json --out results/comparison_offline.json
 
 # make lessons: the longer offline runs behind notebook 04's LoRA vs QLoRA and notebook 01's r / alpha / target sweep
 # (7 settings x 3 seeds, 150 steps, chosen on validation; about 25 minutes on one thread), written to

@@ -124,8 +124,23 @@ def test_track_peft_models(tiny_setup, use_dora):
     assert table["loss"].notna().all()
 
 
+def test_a_linear_schedule_moves_the_weights_less_than_a_constant_one(tiny_setup):
+    """Same seed and batches: decaying the rate to 0 over 4 steps moves the weights less than keeping it constant."""
+    model, tokenizer, data = tiny_setup
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    moved = {}
+    for schedule in ("constant", "linear"):
+        model.load_state_dict(start)
+        table = track_magnitude_direction(model, tokenizer, data, method="full", learning_rate=1e-2, steps=4,
+                                          n_checkpoints=1, batch_size=8, progress=False, schedule=schedule)
+        moved[schedule] = table["delta_d"].sum()
+    assert 0 < moved["linear"] < moved["constant"]
+
+
 def test_track_bad_input(tiny_setup):
     model, tokenizer, data = tiny_setup
+    with pytest.raises(ValueError, match="schedule must be 'constant' or 'linear'"):
+        track_magnitude_direction(model, tokenizer, data, method="x", learning_rate=1e-3, schedule="cosine")
     with pytest.raises(ValueError, match=r"n_checkpoints must be <= steps \(allowed: 1..2\)"):
         track_magnitude_direction(model, tokenizer, data, method="x", learning_rate=1e-3, steps=2, n_checkpoints=3)
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):

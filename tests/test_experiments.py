@@ -189,23 +189,3 @@ def test_collapsed_needs_chance_accuracy_and_ln2_loss():
     assert not experiments.collapsed({"accuracy": 0.5, "eval_loss": 0.75})     # near chance but still moving
     assert not experiments.collapsed({"accuracy": 0.9, "eval_loss": 0.6931})
     assert not experiments.collapsed({"accuracy": 0.5, "eval_loss": None})
-
-
-def test_rate_search_and_stable_rate():
-    def run(rate, seed, accuracy, loss, steps=320):
-        return {"method": "qlora", "seed": seed, "learning_rate": rate, "accuracy": accuracy, "eval_loss": loss,
-                **{k: experiments.EXPERIMENT_BUDGET[k] for k in experiments.CONFIG_KEYS}, "steps": steps}
-
-    seeds = [0, 1, 2]
-    cache = {"meta": {"budget": dict(experiments.EXPERIMENT_BUDGET), "superseded": [
-        run(3e-3, 0, 0.9, 0.3), run(3e-3, 1, 0.5, 0.6932), run(3e-3, 2, 0.9, 0.3),
-        run(1e-2, 0, 0.95, 0.2, steps=80)]},          # another budget: not part of the search
-        "runs": [run(1e-3, s, 0.85, 0.35) for s in seeds]}
-    rows = experiments.rate_search(cache, ["qlora"])
-    assert [(r["learning_rate"], r["collapsed_seeds"]) for r in rows] == [(3e-3, [1]), (1e-3, [])]
-    assert rows[0]["accuracy_mean"] == pytest.approx((0.9 + 0.5 + 0.9) / 3)
-    assert experiments.stable_rate(rows, "qlora", seeds) == 1e-3
-    cache["meta"]["superseded"][1]["eval_loss"] = 0.4        # no collapse at 3e-3: the larger rate wins
-    assert experiments.stable_rate(experiments.rate_search(cache, ["qlora"]), "qlora", seeds) == 3e-3
-    with pytest.raises(ValueError, match="no learning rate of 'qlora'"):
-        experiments.stable_rate(rows, "qlora", [0, 1, 2, 3])   # no rate was run on seed 3

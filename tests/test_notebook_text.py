@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from pathlib import Path
 
 import pytest
 
-from course_utils.publish import editions
+from course_utils.publish import editions, reading_time
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -324,3 +325,28 @@ def test_errata_detector():
 def test_errata_are_one_table_with_inline_marks(path):
     problems = errata_problems(_load(path))
     assert problems == [], f"{path.name}: {problems}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_section_states_at_least_its_reading_time(path):
+    """Each section's minutes cover reading its prose and code and answering its questions (publish.reading_time:
+    300 characters, 10 code lines a minute, 2 minutes a question); run time comes on top (measured, see docs/)."""
+    for section in reading_time.sections(_load(path)):
+        assert section.stated >= math.ceil(section.reading), \
+            f"{path.name} §{section.title[:30]}: states {section.stated} min, reading alone takes " \
+            f"{section.reading:.1f} (python -m course_utils reading-time {path.relative_to(ROOT)})"
+
+
+def test_reading_time_counts_what_a_student_reads():
+    nb = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "## 1. 절\n**필수** · 약 3분\n" + "가" * 290},
+        {"cell_type": "markdown", "metadata": {"tags": ["slide"]}, "source": "### 1. 절\n- " + "나" * 900},
+        {"cell_type": "markdown", "metadata": {"tags": ["instructor"]}, "source": "**강사용 메모** " + "다" * 900},
+        {"cell_type": "code", "metadata": {}, "source": "# 주석\nx = 1\n\ny = 2"},
+        {"cell_type": "code", "metadata": {"cellView": "form"}, "source": "a = 1\n" * 50},
+        {"cell_type": "markdown", "metadata": {}, "source": "**Q1 (§1, `s1_q1`).** 답하세요"},
+    ]}
+    (section,) = reading_time.sections(nb)
+    assert (section.stated, section.code_lines, section.questions) == (3, 2, 1)
+    assert section.chars == len("##1.절**필수**·약3분") + 290 + len("**Q1(§1,`s1_q1`).**답하세요")
+    assert section.reading == pytest.approx(section.chars / 300 + 2 / 10 + 2)

@@ -23,6 +23,7 @@ __all__ = [
     "layer_weights",
     "magnitude_direction_change",
     "md_correlations",
+    "md_figure",
     "track_magnitude_direction",
 ]
 
@@ -138,8 +139,9 @@ def track_magnitude_direction(
     max_length: int = 64,
     seed: int = 42,
     progress: bool = True,
+    schedule: str = "constant",
 ) -> pd.DataFrame:
-    """Train ``model`` (AdamW, constant lr) and record (ΔM, ΔD) of each ``target`` layer at evenly spaced checkpoints.
+    """Train ``model`` (AdamW) and record (ΔM, ΔD) of each ``target`` layer at evenly spaced checkpoints.
 
     The paper's Figure 2 setting, made small: each point is one layer at one checkpoint, measured against the
     weights before training. Works for a plain model (full fine-tuning: every parameter that requires grad
@@ -159,6 +161,8 @@ def track_magnitude_direction(
         max_length (`int`): truncation length in tokens (>= 8); batches are padded to their longest text.
         seed (`int`): seed for the batch order and dropout.
         progress (`bool`): show a ``tqdm.auto`` bar. Defaults to `True`.
+        schedule (`str`): ``"constant"`` learning rate, or ``"linear"`` decay to 0 at the last step (the
+            ``transformers.Trainer`` default). Defaults to ``"constant"``.
 
     Returns:
         `pd.DataFrame`: columns ``method, checkpoint, step, layer, delta_m, delta_d, loss``.
@@ -173,6 +177,8 @@ def track_magnitude_direction(
     if n_checkpoints > steps:
         raise ValueError(f"n_checkpoints must be <= steps (allowed: 1..{steps}), got {n_checkpoints}")
     validate.positive_number(learning_rate, "learning_rate")
+    if schedule not in ("constant", "linear"):
+        raise ValueError(f"schedule must be 'constant' or 'linear', got {schedule!r}")
     if "train" not in data:
         raise ValueError(f"data must have a 'train' split; has {list(data)}")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -186,6 +192,8 @@ def track_magnitude_direction(
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
+    decay = (lambda done: 1 - done / steps) if schedule == "linear" else (lambda done: 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
     order: list[int] = []
     rows: list[dict] = []
     was_training = model.training
@@ -200,6 +208,7 @@ def track_magnitude_direction(
             loss = model(**encoded, labels=torch.tensor([labels[i] for i in batch], device=device)).loss
             loss.backward()
             optimizer.step()
+            scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             if step in checkpoints:
                 current = layer_weights(model, target)
@@ -241,3 +250,35 @@ def md_correlations(table: pd.DataFrame, within_checkpoint: bool = False) -> pd.
             result[method] = corr(group, f"method {method!r}")
     name = "mean corr(ΔD, ΔM) within a checkpoint" if within_checkpoint else "corr(ΔD, ΔM)"
     return pd.Series(result, name=name)
+
+
+def md_figure(table: pd.DataFrame, paper: Mapping[str, float], names: Mapping[str, str], title: str | None = None):
+    """The paper's Figure 2 for our runs: one panel per method, (ΔD, ΔM) per layer and checkpoint, a fitted line,
+    and in the title our correlation next to the paper's.
+
+    Args:
+        table (`pd.DataFrame`): rows from :func:`track_magnitude_direction` (one seed).
+        paper (`Mapping[str, float]`): the paper's correlation per method (its Figure 2).
+        names (`Mapping[str, str]`): display name per method.
+        title (`str`, *optional*): a title over the panels.
+    """
+    from matplotlib.figure import Figure
+
+    corr = md_correlations(table)
+    methods = [m for m in paper if m in set(table["method"])]
+    fig = Figure(figsize=(13, 4.2), layout="constrained")
+    for ax, method in zip(fig.subplots(1, len(methods)), methods):
+        group = table[table["method"] == method]
+        for checkpoint, points in group.groupby("checkpoint"):
+            ax.scatter(points["delta_d"], points["delta_m"], label=f"체크포인트 {checkpoint}", s=28)
+        slope, intercept = np.polyfit(group["delta_d"], group["delta_m"], 1)
+        xs = np.linspace(group["delta_d"].min(), group["delta_d"].max(), 10)
+        ax.plot(xs, slope * xs + intercept, "k--", lw=1)
+        ax.set_title(f"{names[method]}: r = {corr[method]:+.2f} (논문 {paper[method]:+.2f})", pad=14)
+        ax.set_xlabel("ΔD (방향 변화)")
+        ax.set_ylabel("ΔM (크기 변화)")
+        ax.ticklabel_format(style="sci", scilimits=(-2, 2))  # 작은 값은 지수로
+    fig.axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -12,6 +12,18 @@ import pandas as pd
 from course_utils.comparison.methods import COLORS, COMPARED_METHODS, METHOD_LABELS, QUANTIZED
 
 
+def validation_runs(runs: Sequence[dict]) -> list[dict]:
+    """The runs that carry a validation curve (the learning-rate selection's), shaped for :func:`curve_table`:
+    their validation points as the curve, the last one as the final accuracy."""
+    shaped = []
+    for run in runs:
+        if "validation_curve" in run:
+            *points, last = run["validation_curve"]
+            shaped.append({"method": run["method"], "seed": run["seed"], "steps": last["step"], "curve": points,
+                           "accuracy": last["accuracy"], "p_positive": last["p_positive"]})
+    return shaped
+
+
 def curve_table(runs: Sequence[dict]) -> pd.DataFrame:
     """Long table (method, seed, step, accuracy, p_positive): each run's curve plus its final evaluation."""
     rows = []
@@ -40,8 +52,9 @@ def converged_at(curves: pd.DataFrame, tolerance: float = 0.02) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def curves_figure(curves: pd.DataFrame, title: str | None = None):
-    """Two panels: seed-mean test accuracy by step (band: min-max over seeds), and the share predicted positive."""
+def curves_figure(curves: pd.DataFrame, title: str | None = None, split: str = "테스트"):
+    """Two panels: seed-mean accuracy on `split` by step (band: min-max over seeds), and the share predicted
+    positive."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(15, 5), layout="constrained")
@@ -55,7 +68,7 @@ def curves_figure(curves: pd.DataFrame, title: str | None = None):
                             color=COLORS[method], alpha=0.12)
         pos_ax.plot(part["p_positive"].mean().index, part["p_positive"].mean(), **style)
     acc_ax.axhline(0.5, color="k", ls=":", lw=1.2)
-    acc_ax.set(xlabel="스텝", ylabel="테스트 정확도 (시드 평균, 띠: 최소–최대)", ylim=(0.4, 1.0))
+    acc_ax.set(xlabel="스텝", ylabel=f"{split} 정확도 (시드 평균, 띠: 최소–최대)", ylim=(0.4, 1.0))
     pos_ax.axhline(0.5, color="k", ls=":", lw=1.2)
     pos_ax.set(xlabel="스텝", ylabel="긍정으로 예측한 비율 (시드 평균)", ylim=(0, 1))
     for ax in (acc_ax, pos_ax):
@@ -94,4 +107,4 @@ def paired_figure(diffs: pd.DataFrame, baseline: str = "lora", title: str | None
     return fig
 
 
-__all__ = ["COLORS", "converged_at", "curve_table", "curves_figure", "paired_figure"]
+__all__ = ["COLORS", "converged_at", "curve_table", "curves_figure", "paired_figure", "validation_runs"]

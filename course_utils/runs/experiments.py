@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import TrainerCallback
 
@@ -28,7 +27,7 @@ from course_utils.runtime.io import versions, write_json
 from course_utils.runtime.paths import ROOT
 
 CACHE_PATH = ROOT / "results" / "comparison_offline.json"
-#: The offline budget of the cached comparison (chosen from learning curves; see notebook 05).
+#: The offline budget of the cached comparison (its validation curves flatten before the end: see notebook 05).
 EXPERIMENT_BUDGET = {**BUDGETS["offline"], "curve_every": 40}
 COMPARED_ORDER = COMPARED_METHODS
 #: Largest accepted |live - cached| test accuracy: 2 of the 240 test reviews (thread counts may round differently).
@@ -285,31 +284,6 @@ def collapsed(run: dict) -> bool:
     """Whether the run ended in the one-class state (accuracy <= 0.55, eval loss within 0.01 of ln 2)."""
     loss = run.get("eval_loss")
     return run["accuracy"] <= COLLAPSE_ACCURACY and loss is not None and abs(loss - math.log(2)) < COLLAPSE_LOSS_GAP
-
-
-def rate_search(cache: dict, methods: Sequence[str]) -> list[dict]:
-    """Every learning rate a method was run at under the cache's budget (kept runs and superseded ones):
-    one row per (method, rate) with the seeds, the collapsed seeds and the mean accuracy."""
-    budget = cache["meta"]["budget"]
-    runs = [r for r in [*cache["runs"], *cache["meta"].get("superseded", [])]
-            if r["method"] in methods and same_config(r, budget)]
-    rows = []
-    for method, rate in sorted({(r["method"], r["learning_rate"]) for r in runs},
-                               key=lambda mr: (COMPARED_ORDER.index(mr[0]), -mr[1])):
-        same = [r for r in runs if (r["method"], r["learning_rate"]) == (method, rate)]
-        rows.append({"method": method, "learning_rate": rate, "seeds": sorted(r["seed"] for r in same),
-                     "collapsed_seeds": sorted(r["seed"] for r in same if collapsed(r)),
-                     "accuracy_mean": float(np.mean([r["accuracy"] for r in same]))})
-    return rows
-
-
-def stable_rate(rows: Sequence[dict], method: str, seeds: Sequence[int]) -> float:
-    """The rule that picked the 4-bit rate: the largest rate tried on all `seeds` at which no seed collapsed."""
-    ok = [r["learning_rate"] for r in rows if r["method"] == method and set(seeds) <= set(r["seeds"])
-          and not r["collapsed_seeds"]]
-    if not ok:
-        raise ValueError(f"no learning rate of {method!r} was run on seeds {list(seeds)} without a collapse")
-    return max(ok)
 
 
 def _rates(text: str) -> dict[str, float]:
