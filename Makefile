@@ -111,10 +111,13 @@ experiments: $(STAMP)
 
 # make lessons: the longer offline runs behind notebook 04's LoRA vs QLoRA and notebook 01's r / alpha / target sweep
 # (7 settings x 3 seeds, 150 steps, chosen on validation; about 25 minutes on one thread), written to
-# results/lessons_offline.json (committed).
+# results/lessons_offline.json, and notebook 02's ΔM/ΔD analysis (3 methods x 3 seeds x 320 steps at notebook 05's
+# validation-chosen rates; about 20 minutes), written to results/md_offline.json (both committed).
 lessons: $(STAMP)
 	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m course_utils lessons --out results/lessons_offline.json
 	rm -f results/lessons_offline.json.partial
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m course_utils md-lesson --out results/md_offline.json
+	rm -f results/md_offline.json.partial
 
 # make stored-runs: run notebooks 00 and 04 in the offline profile and store their long training results in
 # results/notebook_runs.json (committed): the demo profile shows them, the offline profile checks itself against them.

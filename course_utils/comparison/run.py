@@ -94,7 +94,7 @@ def default_specs(profile_name: str, hidden_size: int, r: int = 8,
         "vblora": {"r": 4, "num_vectors": 256, "vector_length": vector_length_for(hidden_size), "topk": 2},
         "waveft": {"n_frequency": 2 * r * hidden_size},
     }
-    return [MethodSpec(m, rates[rate_group(m)], dict(options[m])) for m in methods]
+    return [MethodSpec(m, rates[m] if m in rates else rates[rate_group(m)], dict(options[m])) for m in methods]
 
 
 def peft_config(spec: MethodSpec, target_modules: Sequence[str] = TARGET_MODULES,

@@ -22,9 +22,11 @@ from course_utils.runtime.paths import ROOT
 
 # What the bundle carries besides the wheel, relative to the repository root (folders are copied whole).
 # results/lessons_offline.json: the stored runs notebooks 01 and 04 show in every profile (Colab included);
+# results/md_offline.json: the ΔM/ΔD runs notebook 02 shows in every profile;
 # results/llm_sweep.json: notebook 06's budget when a Colab session falls back to the offline profile.
-CONTENTS = ("README.md", "course_utils", "notebooks", "data", "figs", "results/lessons_offline.json",
-            "results/llm_sweep.json")
+# release/practice: the student edition of the notebooks (no slide text, no instructor notes).
+CONTENTS = ("README.md", "course_utils", "notebooks", "release/practice", "data", "figs",
+            "results/lessons_offline.json", "results/md_offline.json", "results/llm_sweep.json")
 SKIPPED = ("__pycache__", ".ipynb_checkpoints")
 
 

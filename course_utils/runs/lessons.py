@@ -43,7 +43,7 @@ LESSON_BUDGET = {"steps": 150, "batch_size": 8, "max_length": 32, "n_train": Non
 #: each stored run keeps its own validation curve, and the test checks that LoRA and QLoRA clearly learn.)
 BUDGET_PROBE = {"setting": "qv_r8_a16", "seed": 0, "steps": 200, "split": "validation",
                 "curve": {50: 0.65625, 100: 0.697917, 150: 0.864583, 200: 0.864583}}
-#: Notebook 04's offline rate for LoRA and QLoRA alike (and the 4-bit rate of notebook 05's stable_rate search).
+#: Notebook 04's offline rate for LoRA and QLoRA alike.
 LEARNING_RATE = 2e-3
 DROPOUT = 0.1
 QUERY_VALUE = tuple(TARGET_MODULES)

@@ -51,7 +51,8 @@ def build(method: str, rate: float, seed: int):
 
 
 def run_md(budget: dict = MD_BUDGET, seeds: Sequence[int] | None = None,
-           rates: dict[str, float] | None = None, partial: str | Path | None = None) -> dict:
+           rates: dict[str, float] | None = None, partial: str | Path | None = None,
+           methods: Sequence[str] = MD_METHODS) -> dict:
     """Every method × seed: the (ΔM, ΔD) rows and the validation accuracy after training."""
     from course_utils.adapters.dora_analysis import track_magnitude_direction
 
@@ -61,7 +62,7 @@ def run_md(budget: dict = MD_BUDGET, seeds: Sequence[int] | None = None,
     _, data, tokenizer = offline_setup({**EXPERIMENT_BUDGET, "max_length": budget["max_length"]})  # cut on the left
     rows, finals = [], []
     for seed in seeds:
-        for method in MD_METHODS:
+        for method in methods:
             model = build(method, rates[method], seed)
             table = track_magnitude_direction(model, tokenizer, data, method=method, learning_rate=rates[method],
                                               steps=budget["steps"], n_checkpoints=budget["n_checkpoints"],

@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="which end of a long review to cut (default: left, as the comparison)")
     parser.add_argument("--finals", metavar="SELECTION", nargs="+",
                         help="grid files (joined): write the comparison cache at their chosen rates to --out")
-    parser.add_argument("--reuse", help="an earlier comparison cache whose runs at a chosen rate are kept")
+    parser.add_argument("--reuse", nargs="+", default=[],
+                        help="earlier caches or experiments files whose runs at a chosen rate are kept (first match)")
     parser.add_argument("--truncation-check", help="a grid file of one method at its chosen rate, cut on the right")
     args = parser.parse_args(argv)
     if args.finals:
@@ -224,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         selection = {"meta": {**parts[-1]["meta"], "wall_seconds": sum(p["meta"]["wall_seconds"] for p in parts)},
                      "runs": [r for p in parts for r in p["runs"]]}
         seeds = list(EXPERIMENT_BUDGET["seeds"])
-        runs, trained = final_runs(selection, seeds, load_cache(args.reuse) if args.reuse else None)
+        reuse = {"runs": [r for path in args.reuse for r in load_cache(path)["runs"]]} if args.reuse else None
+        runs, trained = final_runs(selection, seeds, reuse)
         check = truncation_check(selection, load_cache(args.truncation_check)["runs"]) if args.truncation_check \
             else None
         write_cache(assemble(selection, runs, trained, seeds, time.perf_counter() - started, check), args.out)
