@@ -161,6 +161,7 @@ def test_the_bundle_holds_one_wheel_the_notebooks_and_the_data_with_pyproject_la
     assert [n for n in names if n.endswith(".whl")] == [f"{folder}/dist/course_utils-0.1.0-py3-none-any.whl"]
     for path in colab.notebook_paths(ROOT):
         assert f"{folder}/notebooks/{path.name}" in names
+        assert f"{folder}/release/practice/{path.name}" in names   # the student edition, handed out with the zip
     for path in (ROOT / "data").glob("*.tsv"):
         assert f"{folder}/data/{path.name}" in names
     assert names[-1] == f"{folder}/pyproject.toml"  # the setup cell's "completely unpacked" marker
@@ -174,4 +175,5 @@ def test_the_bundle_command_prints_a_korean_summary(tmp_path):
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     n_notebooks = len(list((ROOT / "notebooks").glob("*.ipynb")))
-    assert out.is_file() and f"노트북 {n_notebooks}개, course_utils-0.1.0-py3-none-any.whl" in result.stdout
+    summary = f"노트북 {n_notebooks}개 (학생판 {n_notebooks}개), course_utils-0.1.0-py3-none-any.whl"
+    assert out.is_file() and summary in result.stdout, result.stdout

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from course_utils.publish.colab import BUNDLE_NAME, COURSE_FOLDER
+from course_utils.publish.editions import PRACTICE_DIR
 from course_utils.runtime.cli import CommandParser
 from course_utils.runtime.paths import ROOT
 
@@ -24,8 +25,8 @@ from course_utils.runtime.paths import ROOT
 # results/lessons_offline.json: the stored runs notebooks 01 and 04 show in every profile (Colab included);
 # results/md_offline.json: the ΔM/ΔD runs notebook 02 shows in every profile;
 # results/llm_sweep.json: notebook 06's budget when a Colab session falls back to the offline profile.
-# release/practice: the student edition of the notebooks (no slide text, no instructor notes).
-CONTENTS = ("README.md", "course_utils", "notebooks", "release/practice", "data", "figs",
+# PRACTICE_DIR (release/practice): the student edition of the notebooks (no slide text, no instructor notes).
+CONTENTS = ("README.md", "course_utils", "notebooks", PRACTICE_DIR, "data", "figs",
             "results/lessons_offline.json", "results/md_offline.json", "results/llm_sweep.json")
 SKIPPED = ("__pycache__", ".ipynb_checkpoints")
 
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
     wheel = next(n for n in names if n.endswith(".whl"))
-    notebooks = sum(n.endswith(".ipynb") for n in names)
-    print(f"{out}: 파일 {len(names)}개, 노트북 {notebooks}개, {Path(wheel).name}, {out.stat().st_size / 2**20:.1f} MiB")
+    notebooks = sum(n.endswith(".ipynb") and f"/{PRACTICE_DIR}/" not in n for n in names)
+    practice = sum(n.endswith(".ipynb") and f"/{PRACTICE_DIR}/" in n for n in names)
+    print(f"{out}: 파일 {len(names)}개, 노트북 {notebooks}개 (학생판 {practice}개), {Path(wheel).name}, "
+          f"{out.stat().st_size / 2**20:.1f} MiB")
     return 0
