@@ -51,7 +51,6 @@ PLUMBING = {
 }
 # Code that prints plumbing to students: the cache's path, the commit a stored run was made at, a make target.
 PRINTED_PLUMBING = re.compile(r"CACHE_PATH|\[[\"']commit[\"']\]|print\(.*\bmake [a-z]")
-SECTION_MINUTES = re.compile(r"^\*\*(필수|심화)\*\*\s*·\s*약 (\d+)분")
 
 
 def _load(path: Path) -> dict:
@@ -184,17 +183,9 @@ def test_header_gives_minutes_and_references_close_the_notebook(path):
 
 
 def section_minutes(nb: dict) -> dict[str, int]:
-    """The minutes of the notebook's sections summed per badge: {'필수': N, '심화': M}."""
-    totals = {"필수": 0, "심화": 0}
-    for index, cell in enumerate(nb["cells"]):
-        badge = editions.section_badge(cell)
-        if not badge:
-            continue
-        badge_line = [line for line in editions.cell_source(cell).splitlines() if line.strip()][1].strip()
-        match = SECTION_MINUTES.match(badge_line)
-        assert match, f"cell {index}: the badge line must say '**{badge}** · 약 N분', not {badge_line!r}"
-        totals[match.group(1)] += int(match.group(2))
-    return totals
+    """The minutes of the notebook's sections summed per badge: {'필수': N, '심화': M} (publish.reading_time reads the
+    badge lines, and raises naming a cell whose badge line does not say '**필수** · 약 N분')."""
+    return {badge: sums["stated"] for badge, sums in reading_time.totals(reading_time.sections(nb)).items()}
 
 
 def test_section_minutes_detector():

@@ -12,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course_utils.exercises.catalog import QUESTIONS
 from course_utils.publish import release
-from course_utils.publish.editions import INSTRUCTOR, INSTRUCTOR_HEADING, SOLUTION, cell_source, tags
+from course_utils.publish.editions import INSTRUCTOR, INSTRUCTOR_HEADING, PRACTICE_DIR, SOLUTION, cell_source, tags
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -138,13 +138,13 @@ def test_links_are_rewritten_for_the_edition_folder():
 
 def test_the_committed_practice_edition_is_what_colab_opens_and_is_up_to_date():
     """The Colab badges open release/practice (no instructor notes, no slide text); it must match notebooks/ now."""
-    practice = ROOT / release.PRACTICE_DIR
+    practice = ROOT / PRACTICE_DIR
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     assert sorted(p.name for p in practice.glob("*.ipynb")) == [p.name for p in paths]
     for path in paths:
         want = release.practice_edition(json.loads(path.read_text(encoding="utf-8")), (NOTEBOOKS, practice))
         have = json.loads((practice / path.name).read_text(encoding="utf-8"))
-        assert have == want, f"{release.PRACTICE_DIR}/{path.name} is older than notebooks/{path.name}: run make release"
+        assert have == want, f"{PRACTICE_DIR}/{path.name} is older than notebooks/{path.name}: run make release"
         assert not any({INSTRUCTOR, "slide"} & set(tags(c)) for c in have["cells"])
         markdown = "".join(cell_source(c) for c in have["cells"] if c["cell_type"] == "markdown")
         for link in release.RELATIVE_LINK.findall(markdown):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from course_utils.publish import editions
+from course_utils.publish.colab import FORM_VIEW
 from course_utils.runtime.cli import CommandParser
 
 CHARS_PER_MINUTE = 300
@@ -35,8 +36,9 @@ MINUTES_PER_QUESTION = 2
 #: The badge line under a section head: "**필수** · 약 N분".
 SECTION_MINUTES = re.compile(r"^\*\*(필수|심화)\*\*\s*·\s*약 (\d+)분")
 QUESTION = re.compile(r"^\*\*Q\d", re.MULTILINE)
-#: Cells a student does not read: instructor notes, slide text, and the folded Colab setup cell.
-UNREAD_TAGS = frozenset({editions.INSTRUCTOR, editions.SLIDE})
+#: Cells a student does not read: those the practice edition drops (instructor notes, slide text); and the folded
+#: Colab setup cell (see :func:`folded`).
+UNREAD_TAGS = editions.DROPPED["practice"]
 
 
 @dataclass
@@ -65,7 +67,8 @@ class Section:
 
 def folded(cell: dict[str, Any]) -> bool:
     """Whether Colab shows the cell as a form with its code folded away (the setup cell)."""
-    return cell.get("metadata", {}).get("cellView") == "form"
+    meta = cell.get("metadata", {})
+    return all(meta.get(key) == value for key, value in FORM_VIEW.items())
 
 
 def cell_seconds(cell: dict[str, Any]) -> float:

@@ -2,7 +2,7 @@
 
 * ``release/practice/``: the notebooks with hints, model answers and solution cells, for self-study and Colab;
   only the instructor notes and the slide text (cells tagged ``instructor`` or ``slide``) are dropped. It is
-  committed: the Colab badges open it (:data:`PRACTICE_DIR`), and a test fails when it is older than notebooks/.
+  committed: the Colab badges open it (``editions.PRACTICE_DIR``), and a test fails when it is older than notebooks/.
 * ``release/assignment/``: for graded use. Every cell tagged ``solution``, ``instructor`` or ``slide`` is dropped; a
   ``STUDENT_ID = None`` cell (with a short Korean note) follows the notebook's title; the notebook's metadata says
   ``edition: assignment``. In it, ``start_assignment(STUDENT_ID)`` gives each student their own numbers and makes
@@ -28,16 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from course_utils.exercises.catalog import QUESTIONS, Question
-from course_utils.publish.editions import (  # noqa: F401 (PRACTICE_DIR: the edition's folder, for callers)
-    CORE,
-    DROPPED,
-    PRACTICE_DIR,
-    SOLUTION,
-    cell_source,
-    tags,
-    without,
-    write_notebook,
-)
+from course_utils.publish.editions import CORE, DROPPED, SOLUTION, cell_source, tags, without, write_notebook
 from course_utils.runtime.cli import CommandParser
 
 ASSIGNMENT_TAG = "assignment"  # the cells the release adds

@@ -174,6 +174,20 @@ def offline_setup(budget: dict):
     return profile, data, tokenizer
 
 
+def run_budget(spec, model_id: str, tokenizer, data, budget: dict, seeds: Sequence[int], callbacks=None,
+               progress=None) -> list[dict]:
+    """One method spec × `seeds` under `budget` (:func:`course_utils.comparison.run.run_comparison`); each record
+    carries the budget's CONFIG_KEYS and the sizes of the train and test splits (what :func:`matching_runs` reads)."""
+    from course_utils.comparison.run import run_comparison
+
+    done = run_comparison([spec], model_id, tokenizer, data, seeds=list(seeds), steps=budget["steps"],
+                          batch_size=budget["batch_size"], max_length=budget["max_length"], progress=progress,
+                          callbacks=callbacks)
+    for run in done:
+        run.update({k: budget[k] for k in CONFIG_KEYS}, n_train_rows=len(data["train"]), n_test_rows=len(data["test"]))
+    return done
+
+
 def run_experiments(budget: dict = EXPERIMENT_BUDGET, methods: Sequence[str] | None = None,
                     seeds: Sequence[int] | None = None, learning_rates: dict | None = None,
                     curve: bool = True, progress=None, partial: str | Path | None = None) -> dict:
@@ -183,7 +197,7 @@ def run_experiments(budget: dict = EXPERIMENT_BUDGET, methods: Sequence[str] | N
     """
     from transformers import AutoConfig
 
-    from course_utils.comparison.run import MethodSpec, default_specs, run_comparison
+    from course_utils.comparison.run import MethodSpec, default_specs
 
     started = time.perf_counter()
     seeds = list(budget["seeds"] if seeds is None else seeds)
@@ -196,13 +210,7 @@ def run_experiments(budget: dict = EXPERIMENT_BUDGET, methods: Sequence[str] | N
         if curve else None
     runs: list[dict] = []
     for spec in specs:
-        done = run_comparison([spec], profile.model_id, tokenizer, data, seeds=seeds, steps=budget["steps"],
-                              batch_size=budget["batch_size"], max_length=budget["max_length"], progress=progress,
-                              callbacks=make)
-        for run in done:
-            run.update({k: budget[k] for k in CONFIG_KEYS}, n_train_rows=len(data["train"]),
-                       n_test_rows=len(data["test"]))
-        runs += done
+        runs += run_budget(spec, profile.model_id, tokenizer, data, budget, seeds, callbacks=make, progress=progress)
         meta = provenance({**budget, "seeds": seeds}, {s.method: s.learning_rate for s in specs},
                           time.perf_counter() - started)
         if partial is not None:

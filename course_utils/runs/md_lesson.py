@@ -13,7 +13,6 @@ The validation accuracy after training shows that every run learned.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from collections.abc import Sequence
@@ -21,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from course_utils.runs.experiments import EXPERIMENT_BUDGET, LearningCurve, cache_model_id, git_commit, offline_setup
+from course_utils.runs.experiments import EXPERIMENT_BUDGET, LearningCurve, cache_model_id, offline_setup
+from course_utils.runs.experiments import provenance as comparison_provenance
 from course_utils.runtime.cli import CommandParser
-from course_utils.runtime.io import versions, write_json
+from course_utils.runtime.io import write_json
 from course_utils.runtime.paths import ROOT
 
 MD_PATH = ROOT / "results" / "md_offline.json"
@@ -82,15 +82,12 @@ def run_md(budget: dict = MD_BUDGET, seeds: Sequence[int] | None = None,
 
 
 def provenance(budget: dict, seeds: Sequence[int], rates: dict, n_validation: int, seconds: float) -> dict:
-    """How the cache was made."""
-    return {"profile": "offline", "model": "MiniLM-L6 (bundled)", "budget": {**budget, "seeds": list(seeds)},
-            "learning_rates": rates, "rates_from": "notebook 05 (selected on validation)",
+    """How the cache was made: the comparison's provenance (versions, commit, date, wall time) and this setting."""
+    return {**comparison_provenance({**budget, "seeds": list(seeds)}, rates, seconds), "command": "make lessons",
+            "model": "MiniLM-L6 (bundled)", "rates_from": "notebook 05 (selected on validation)",
             "models": "notebook 05's (comparison.run.build_model)", "n_validation": n_validation,
             "optimizer": "AdamW, learning rate decayed linearly to 0 (as the Trainer), no weight decay",
-            "truncation_side": "left",
-            "versions": versions(), "commit": git_commit(),
-            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "command": "make lessons",
-            "wall_seconds": round(seconds, 1), "torch_threads": torch.get_num_threads()}
+            "truncation_side": "left"}
 
 
 def load_md(path: str | Path = MD_PATH) -> dict:

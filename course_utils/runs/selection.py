@@ -18,11 +18,11 @@ from collections.abc import Sequence
 
 from course_utils.comparison.methods import COMPARED_METHODS, rate_group
 from course_utils.runs.experiments import (
-    CONFIG_KEYS,
     EXPERIMENT_BUDGET,
     LearningCurve,
     offline_setup,
     provenance,
+    run_budget,
     write_cache,
 )
 from course_utils.runtime.cli import CommandParser
@@ -66,7 +66,7 @@ def run_grid(methods: Sequence[str] | None = None, seeds: Sequence[int] = SELECT
     fields). `truncation_side` "right" keeps the start of a long review instead of its end (the tokenizer default)."""
     from transformers import AutoConfig
 
-    from course_utils.comparison.run import MethodSpec, default_specs, run_comparison
+    from course_utils.comparison.run import MethodSpec, default_specs
 
     started = time.perf_counter()
     if truncation_side not in ("left", "right"):
@@ -83,13 +83,10 @@ def run_grid(methods: Sequence[str] | None = None, seeds: Sequence[int] = SELECT
     runs: list[dict] = []
     for spec in default_specs("offline", hidden, methods=list(methods or COMPARED_METHODS)):
         for rate in rates or grid_for(spec.method):
-            done = run_comparison([MethodSpec(spec.method, rate, spec.options)], profile.model_id, tokenizer, data,
-                                  seeds=list(seeds), steps=budget["steps"], batch_size=budget["batch_size"],
-                                  max_length=budget["max_length"], callbacks=callbacks)
+            done = run_budget(MethodSpec(spec.method, rate, spec.options), profile.model_id, tokenizer, data,
+                              budget, seeds, callbacks=callbacks)
             for run in done:
-                run.update({k: budget[k] for k in CONFIG_KEYS}, n_train_rows=len(data["train"]),
-                           n_test_rows=len(data["test"]), n_validation_rows=len(data["validation"]),
-                           truncation_side=truncation_side)
+                run.update(n_validation_rows=len(data["validation"]), truncation_side=truncation_side)
                 print(f"{spec.method} lr {rate:g} seed {run['seed']}: validation {run['validation_accuracy']:.3f}",
                       flush=True)
             runs += done
